@@ -1,0 +1,60 @@
+//! Limits: the sandbox limits of one task and the size limits of the
+//! protocol.
+
+use serde::{Deserialize, Serialize};
+
+/// Largest control frame, in bytes (the length prefix excluded).
+pub const MAX_FRAME: usize = 16 << 20;
+/// Largest value carried inline in a control frame; larger values travel on
+/// a stream of their own.
+pub const INLINE_VALUE_MAX: usize = 64 << 10;
+/// Largest value sent along with a completion notice to a client that holds
+/// the future, so that `result()` needs no further round trip.
+pub const PUSH_VALUE_MAX: usize = 1 << 10;
+/// Largest wasm module accepted.
+pub const MAX_MODULE: usize = 64 << 20;
+/// Largest payload (a result or scattered data) on a data stream.
+pub const MAX_PAYLOAD: usize = 512 << 20;
+/// Largest number of tasks a module may declare.
+pub const MAX_TASKS_PER_MODULE: usize = 4096;
+/// Seconds a peer has to send its hello after the connection is up.
+pub const HELLO_TIMEOUT_SECS: u64 = 10;
+
+/// Sandbox limits of one task. `None` fields take the cluster's defaults.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskLimits {
+    /// Wall-time limit in milliseconds.
+    pub time_ms: Option<u64>,
+    /// Linear memory limit in bytes.
+    pub memory_bytes: Option<u64>,
+    /// Limit on the encoded result in bytes.
+    pub result_bytes: Option<u64>,
+}
+
+/// Fully resolved limits, as the worker enforces them.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolvedLimits {
+    /// Wall-time limit in milliseconds.
+    pub time_ms: u64,
+    /// Linear memory limit in bytes.
+    pub memory_bytes: u64,
+    /// Limit on the encoded result in bytes.
+    pub result_bytes: u64,
+}
+
+impl Default for ResolvedLimits {
+    fn default() -> Self {
+        ResolvedLimits { time_ms: 60_000, memory_bytes: 256 << 20, result_bytes: 64 << 20 }
+    }
+}
+
+impl ResolvedLimits {
+    /// Applies a task's requested limits, each capped at `max`.
+    pub fn resolve(requested: &TaskLimits, defaults: &ResolvedLimits, max: &ResolvedLimits) -> ResolvedLimits {
+        ResolvedLimits {
+            time_ms: requested.time_ms.unwrap_or(defaults.time_ms).min(max.time_ms),
+            memory_bytes: requested.memory_bytes.unwrap_or(defaults.memory_bytes).min(max.memory_bytes),
+            result_bytes: requested.result_bytes.unwrap_or(defaults.result_bytes).min(max.result_bytes),
+        }
+    }
+}
