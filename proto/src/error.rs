@@ -19,6 +19,8 @@ pub enum Limit {
     ResultSize,
     /// Size of the argument buffer after splicing in dependencies.
     ArgumentSize,
+    /// Bytes written to stdout and stderr.
+    Output,
 }
 
 impl std::fmt::Display for Limit {
@@ -29,6 +31,7 @@ impl std::fmt::Display for Limit {
             Limit::Stack => "stack",
             Limit::ResultSize => "result size",
             Limit::ArgumentSize => "argument size",
+            Limit::Output => "output size",
         })
     }
 }

@@ -29,6 +29,8 @@ pub struct TaskLimits {
     pub memory_bytes: Option<u64>,
     /// Limit on the encoded result in bytes.
     pub result_bytes: Option<u64>,
+    /// Limit on bytes written to stdout and stderr together.
+    pub output_bytes: Option<u64>,
 }
 
 /// Fully resolved limits, as the worker enforces them.
@@ -40,11 +42,13 @@ pub struct ResolvedLimits {
     pub memory_bytes: u64,
     /// Limit on the encoded result in bytes.
     pub result_bytes: u64,
+    /// Limit on bytes written to stdout and stderr together.
+    pub output_bytes: u64,
 }
 
 impl Default for ResolvedLimits {
     fn default() -> Self {
-        ResolvedLimits { time_ms: 60_000, memory_bytes: 256 << 20, result_bytes: 64 << 20 }
+        ResolvedLimits { time_ms: 60_000, memory_bytes: 256 << 20, result_bytes: 64 << 20, output_bytes: 1 << 20 }
     }
 }
 
@@ -55,6 +59,7 @@ impl ResolvedLimits {
             time_ms: requested.time_ms.unwrap_or(defaults.time_ms).min(max.time_ms),
             memory_bytes: requested.memory_bytes.unwrap_or(defaults.memory_bytes).min(max.memory_bytes),
             result_bytes: requested.result_bytes.unwrap_or(defaults.result_bytes).min(max.result_bytes),
+            output_bytes: requested.output_bytes.unwrap_or(defaults.output_bytes).min(max.output_bytes),
         }
     }
 }

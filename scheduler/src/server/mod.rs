@@ -1,0 +1,1 @@
+//! The QUIC shell around the core.

@@ -1,0 +1,1 @@
+//! The sans-io scheduler core.
