@@ -33,8 +33,12 @@ pub use template::ArgTemplate;
 /// Version of the wire protocol; peers with another version are refused.
 pub const PROTOCOL_VERSION: u32 = 1;
 
-/// ALPN identifier of every wask QUIC connection.
-pub const ALPN: &[u8] = b"wask/1";
+/// ALPN of a client's connection to the scheduler.
+pub const ALPN_CLIENT: &[u8] = b"wask-client/1";
+/// ALPN of a worker's connection to the scheduler.
+pub const ALPN_WORKER: &[u8] = b"wask-worker/1";
+/// ALPN of a worker's connection to another worker.
+pub const ALPN_PEER: &[u8] = b"wask-peer/1";
 
 /// Identifies a tenant on the scheduler and the workers. Tenant 0 is the
 /// default tenant of a cluster without a tenant configuration.

@@ -1,1 +1,208 @@
-//! The sans-io scheduler core.
+//! The sans-io scheduler core: events in, actions out.
+//!
+//! No sockets, no clock, no tokio, no wasmtime: [`Core::handle`] takes one
+//! [`Event`] and appends the [`Action`]s the shell must carry out. Tests
+//! drive it directly and call [`Core::check_invariants`] after every step.
+//!
+//! # Layout
+//! - [`event`]: [`Event`] and [`Action`].
+//! - `task`: tasks, their states and the slab storing them.
+//! - `transition`: every change of a task's state, one function each, plus
+//!   placement, the queue drain and forgetting what nobody needs.
+//! - `submit`: validating and creating submitted tasks.
+//! - `client_events`: clients connecting, holding, wanting, releasing and
+//!   cancelling keys, and the values fetched for them.
+//! - `worker_events`: workers joining, leaving and reporting results.
+//! - `worker`: per-worker bookkeeping and the placement rule.
+//! - `tenant`: per-tenant ready queues and the fair share between tenants.
+//! - `ids`: a small inline set of client or worker ids.
+//! - `invariants`: the full consistency check.
+//!
+//! # Life of a task
+//! `Waiting { unfinished }` until its dependencies are in memory, then
+//! `Queued` (when no worker slot is free) or straight to
+//! `Processing { worker }`, then `Memory { who_has, nbytes }` or
+//! `Erred { error }`. A task is forgotten (removed, and `Free` sent to the
+//! workers holding it) as soon as no client holds it and no unfinished
+//! task depends on it, whatever its state.
+
+mod client_events;
+pub mod event;
+mod ids;
+mod invariants;
+mod submit;
+mod task;
+mod tenant;
+mod transition;
+mod worker;
+mod worker_events;
+
+#[cfg(test)]
+mod tests;
+
+pub use event::{Action, Event};
+
+use client_events::{Client, Fetch};
+use std::sync::Arc;
+use task::{Slab, TaskIdx, TaskRef};
+use tenant::Tenants;
+use wask_proto::hash::{FastMap, new_map};
+use wask_proto::limits::ResolvedLimits;
+use wask_proto::msg::{ClusterInfo, WorkerInfo};
+use wask_proto::{ClientId, KeyId, ModuleId, TenantId, WorkerId};
+use worker::Workers;
+
+/// Settings of the core.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CoreConfig {
+    /// Tasks sent to a worker per thread before the rest wait on the
+    /// scheduler (at least 1 is used).
+    pub saturation: u32,
+    /// Limits of a task that requests none.
+    pub defaults: ResolvedLimits,
+    /// The most a task may request.
+    pub max_limits: ResolvedLimits,
+}
+
+impl Default for CoreConfig {
+    /// Saturation 2, [`ResolvedLimits::default`] as defaults, and caps of
+    /// one hour, 4 GiB of memory (all a wasm32 instance can address), the
+    /// largest payload as result size and 16 MiB of output.
+    fn default() -> Self {
+        CoreConfig {
+            saturation: 2,
+            defaults: ResolvedLimits::default(),
+            max_limits: ResolvedLimits {
+                time_ms: 3_600_000,
+                memory_bytes: 4 << 30,
+                result_bytes: wask_proto::limits::MAX_PAYLOAD as u64,
+                output_bytes: 16 << 20,
+            },
+        }
+    }
+}
+
+/// A registered module: who may use it and its task names.
+#[derive(Debug)]
+struct Module {
+    tenant: TenantId,
+    task_names: Arc<[String]>,
+}
+
+/// The scheduler's state machine.
+#[derive(Debug)]
+pub struct Core {
+    config: CoreConfig,
+    /// Every task, by slot.
+    tasks: Slab,
+    /// Task slots by identity.
+    index: FastMap<(TenantId, KeyId), TaskIdx>,
+    tenants: Tenants,
+    workers: Workers,
+    clients: FastMap<ClientId, Client>,
+    modules: FastMap<ModuleId, Module>,
+    /// Value requests sent to workers and not answered, by request id.
+    fetches: FastMap<u64, Fetch>,
+    next_req: u64,
+    /// Tasks that may have lost their last holder or waiter during the
+    /// current event; forgotten at its end if so.
+    release_candidates: Vec<TaskRef>,
+    /// Reused buffers, so transitions do not allocate.
+    scratch_stack: Vec<TaskIdx>,
+    scratch_held: Vec<(WorkerId, u64)>,
+    scratch_keys: Vec<KeyId>,
+}
+
+impl Core {
+    /// An empty core: no clients, workers, modules or tasks.
+    pub fn new(config: CoreConfig) -> Core {
+        Core {
+            config,
+            tasks: Slab::default(),
+            index: new_map(),
+            tenants: Tenants::default(),
+            workers: Workers::default(),
+            clients: new_map(),
+            modules: new_map(),
+            fetches: new_map(),
+            next_req: 1,
+            release_candidates: Vec::new(),
+            scratch_stack: Vec::new(),
+            scratch_held: Vec::new(),
+            scratch_keys: Vec::new(),
+        }
+    }
+
+    /// Applies one event, appending the resulting actions to `out`. Never
+    /// panics, whatever the event holds.
+    pub fn handle(&mut self, event: Event, out: &mut Vec<Action>) {
+        match event {
+            Event::ClientConnected { client, tenant } => self.client_connected(client, tenant),
+            Event::ClientDisconnected { client } => self.client_disconnected(client),
+            Event::ModuleRegistered { module, tenant, task_names } => {
+                self.tenants.ensure(tenant);
+                self.modules.insert(module, Module { tenant, task_names });
+            }
+            Event::Submit { client, tasks } => self.submit(client, tasks, out),
+            Event::Hold { client, keys } => self.hold(client, &keys, out),
+            Event::Want { client, keys } => self.want(client, &keys, out),
+            Event::Release { client, keys } => self.release(client, &keys),
+            Event::Cancel { client, keys } => self.cancel(client, &keys, out),
+            Event::WorkerJoined { worker, name, address, nthreads, memory_limit: _ } => {
+                self.worker_joined(worker, name, address, nthreads)
+            }
+            Event::WorkerLeft { worker } => self.worker_left(worker, out),
+            Event::Finished { worker, tasks } => self.finished(worker, tasks, out),
+            Event::Failed { worker, tasks } => self.failed(worker, tasks, out),
+            Event::Value { worker, req, value } => self.value(worker, req, value, out),
+        }
+        self.forget_unneeded(out);
+        self.drain_queues(out);
+    }
+
+    /// Checks every cross-reference and count of the state; `Err` describes
+    /// the first inconsistency. Costs O(state): for tests.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        invariants::check(self)
+    }
+
+    /// A snapshot of the workers, and the number of tasks of `tenant`.
+    pub fn info(&self, tenant: TenantId) -> ClusterInfo {
+        let mut workers: Vec<WorkerInfo> = self
+            .workers
+            .map
+            .iter()
+            .map(|(&id, w)| WorkerInfo {
+                id,
+                name: w.name.clone(),
+                address: w.address.clone(),
+                nthreads: w.nthreads,
+                held_bytes: w.held_bytes,
+                held_keys: w.has_what.len() as u64,
+                processing: w.processing.len() as u64,
+                executed: w.executed,
+            })
+            .collect();
+        workers.sort_by_key(|w| w.id);
+        ClusterInfo { workers, tasks: self.tenants.get(tenant).map_or(0, |t| t.ntasks) }
+    }
+
+    /// The key as people read it: `name-<hex>` or `name-<uuid>` when the
+    /// task is known, else the bare hex of the id.
+    pub fn render_key(&self, tenant: TenantId, key: KeyId) -> String {
+        match self.index.get(&(tenant, key)) {
+            Some(&idx) => self.render_idx(idx),
+            None => key.hex(),
+        }
+    }
+
+    /// [`render_key`](Core::render_key) of a live task.
+    fn render_idx(&self, idx: TaskIdx) -> String {
+        let Some(task) = self.tasks.get(idx) else { return String::new() };
+        let name = self.modules.get(&task.module).and_then(|m| m.task_names.get(task.func as usize));
+        match name {
+            Some(name) => wask_proto::key::render_key(name, task.key, task.pure),
+            None => task.key.hex(),
+        }
+    }
+}

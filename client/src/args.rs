@@ -1,0 +1,183 @@
+//! Arguments: values, futures and lists of futures, checked by type.
+//!
+//! A task handle `Task<(A, B), R>` accepts any `(X, Y)` where `X: Arg<A>`
+//! and `Y: Arg<B>`. `Arg<T>` is implemented for `T` itself (and `&T`) when
+//! `T: Serialize`, for `Future<T>` (and `&Future<T>`), and for a slice or
+//! `Vec` of `Future<T>` where the parameter is `Vec<T>`. Values become
+//! postcard bytes; futures become holes the worker fills with their results
+//! (see `wask_proto::template`).
+
+use crate::Future;
+use crate::error::Error;
+use crate::registry::Holder;
+use serde::Serialize;
+use std::sync::Arc;
+use wask_proto::template::{ArgTemplate, Hole};
+use wask_proto::KeyId;
+
+/// Builds an argument template.
+#[derive(Default)]
+pub struct TemplateWriter {
+    bytes: Vec<u8>,
+    holes: Vec<Hole>,
+    deps: Vec<KeyId>,
+    /// Keeps dependencies alive until the call is submitted.
+    keep: Vec<Arc<Holder>>,
+}
+
+impl TemplateWriter {
+    fn value<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
+        let bytes = std::mem::take(&mut self.bytes);
+        self.bytes = postcard::to_extend(v, bytes).map_err(|e| Error::Encode(e.to_string()))?;
+        Ok(())
+    }
+
+    fn hole(&mut self, holder: &Arc<Holder>) {
+        let key = holder.key.id;
+        let dep = match self.deps.iter().position(|d| *d == key) {
+            Some(i) => i,
+            None => {
+                self.deps.push(key);
+                self.keep.push(holder.clone());
+                self.deps.len() - 1
+            }
+        };
+        self.holes.push(Hole { at: self.bytes.len() as u32, dep: dep as u32 });
+    }
+
+    fn list<'a, T: 'a>(&mut self, futures: impl ExactSizeIterator<Item = &'a Future<T>>) -> Result<(), Error> {
+        self.value(&(futures.len() as u64))?; // postcard: a sequence is a varint length, then the items
+        for f in futures {
+            self.hole(&f.holder);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn finish(self) -> (ArgTemplate, Vec<KeyId>, Vec<Arc<Holder>>) {
+        (ArgTemplate { bytes: self.bytes.into(), holes: self.holes }, self.deps, self.keep)
+    }
+}
+
+/// Something that can stand for a parameter of type `T`.
+pub trait Arg<T> {
+    /// Writes itself into the template.
+    fn write(&self, w: &mut TemplateWriter) -> Result<(), Error>;
+}
+
+impl<T: Serialize> Arg<T> for T {
+    fn write(&self, w: &mut TemplateWriter) -> Result<(), Error> {
+        w.value(self)
+    }
+}
+
+impl<T: Serialize> Arg<T> for &T {
+    fn write(&self, w: &mut TemplateWriter) -> Result<(), Error> {
+        w.value(*self)
+    }
+}
+
+impl<T> Arg<T> for Future<T> {
+    fn write(&self, w: &mut TemplateWriter) -> Result<(), Error> {
+        w.hole(&self.holder);
+        Ok(())
+    }
+}
+
+impl<T> Arg<T> for &Future<T> {
+    fn write(&self, w: &mut TemplateWriter) -> Result<(), Error> {
+        w.hole(&self.holder);
+        Ok(())
+    }
+}
+
+impl<T> Arg<Vec<T>> for &[Future<T>] {
+    fn write(&self, w: &mut TemplateWriter) -> Result<(), Error> {
+        w.list(self.iter())
+    }
+}
+
+impl<T> Arg<Vec<T>> for Vec<Future<T>> {
+    fn write(&self, w: &mut TemplateWriter) -> Result<(), Error> {
+        w.list(self.iter())
+    }
+}
+
+impl<T> Arg<Vec<T>> for &Vec<Future<T>> {
+    fn write(&self, w: &mut TemplateWriter) -> Result<(), Error> {
+        w.list(self.iter())
+    }
+}
+
+/// A tuple of arguments for a task whose parameters are the tuple `P`.
+pub trait Args<P> {
+    /// Writes every argument, in order.
+    fn write_all(&self, w: &mut TemplateWriter) -> Result<(), Error>;
+}
+
+/// The parameter tuple of a task: its type names, for signature checks.
+pub trait Params {
+    /// The normalized type name of each parameter.
+    fn type_names() -> Vec<String>;
+}
+
+fn name_of<T: ?Sized>() -> String {
+    wask_proto::signature::normalize_type_name(std::any::type_name::<T>())
+}
+
+/// The normalized type name of a result type.
+pub(crate) fn result_name<R>() -> String {
+    name_of::<R>()
+}
+
+macro_rules! tuples {
+    ($( ( $($p:ident $x:ident $i:tt),* ) )*) => {$(
+        impl<$($p,)* $($x: Arg<$p>,)*> Args<($($p,)*)> for ($($x,)*) {
+            #[allow(unused_variables)]
+            fn write_all(&self, w: &mut TemplateWriter) -> Result<(), Error> {
+                $( self.$i.write(w)?; )*
+                Ok(())
+            }
+        }
+        impl<$($p,)*> Params for ($($p,)*) {
+            fn type_names() -> Vec<String> {
+                vec![$(name_of::<$p>(),)*]
+            }
+        }
+    )*};
+}
+
+tuples! {
+    ()
+    (A0 X0 0)
+    (A0 X0 0, A1 X1 1)
+    (A0 X0 0, A1 X1 1, A2 X2 2)
+    (A0 X0 0, A1 X1 1, A2 X2 2, A3 X3 3)
+    (A0 X0 0, A1 X1 1, A2 X2 2, A3 X3 3, A4 X4 4)
+    (A0 X0 0, A1 X1 1, A2 X2 2, A3 X3 3, A4 X4 4, A5 X5 5)
+    (A0 X0 0, A1 X1 1, A2 X2 2, A3 X3 3, A4 X4 4, A5 X5 5, A6 X6 6)
+    (A0 X0 0, A1 X1 1, A2 X2 2, A3 X3 3, A4 X4 4, A5 X5 5, A6 X6 6, A7 X7 7)
+}
+
+impl<T> Arg<T> for crate::blocking::Future<T> {
+    fn write(&self, w: &mut TemplateWriter) -> Result<(), Error> {
+        w.hole(&self.inner.holder);
+        Ok(())
+    }
+}
+
+impl<T> Arg<T> for &crate::blocking::Future<T> {
+    fn write(&self, w: &mut TemplateWriter) -> Result<(), Error> {
+        w.hole(&self.inner.holder);
+        Ok(())
+    }
+}
+
+impl<T> Arg<Vec<T>> for &Vec<crate::blocking::Future<T>> {
+    fn write(&self, w: &mut TemplateWriter) -> Result<(), Error> {
+        w.value(&(self.len() as u64))?;
+        for f in self.iter() {
+            w.hole(&f.inner.holder);
+        }
+        Ok(())
+    }
+}

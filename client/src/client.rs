@@ -1,0 +1,267 @@
+//! [`Client`]: submit calls, hold futures, gather results.
+
+use crate::address::ToScheduler;
+use crate::args::{Args, TemplateWriter};
+use crate::connection::{self, Connection};
+use crate::error::{Error, Result};
+use crate::future::Future;
+use crate::module::{Module, ModuleInner, Task};
+use crate::options::Options;
+use crate::registry::Holder;
+use serde::de::DeserializeOwned;
+use std::path::Path;
+use std::sync::Arc;
+use wask_proto::key::pure_key_id;
+use wask_proto::msg::{ClientEvent, ClientRequest, ClusterInfo, StreamHeader, TaskSpec};
+use wask_proto::{KeyId, TaskKey};
+
+/// A connection to a wask scheduler, like dask's `Client`.
+///
+/// Cheap to clone (all clones share the connection). Submitting only queues
+/// messages and never blocks; waiting happens on the [`Future`]s.
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) conn: Arc<Connection>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<Client {} to {}>", self.conn.id, self.conn.conn.remote_address())
+    }
+}
+
+/// Connection settings beyond the address.
+#[derive(Debug)]
+pub struct ClientBuilder<S> {
+    target: S,
+    token: Option<String>,
+}
+
+impl<S: ToScheduler> ClientBuilder<S> {
+    /// The tenant token to present (default: `$WASK_TOKEN`, if set).
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// Connects.
+    pub async fn connect(self) -> Result<Client> {
+        let address = self.target.to_scheduler()?;
+        let token = self.token.or_else(|| std::env::var("WASK_TOKEN").ok());
+        let conn = connection::connect(address.addr, &address.cert_der, token).await?;
+        Ok(Client { conn })
+    }
+}
+
+impl Client {
+    /// Connects to a scheduler: a [`SchedulerAddress`](crate::SchedulerAddress)
+    /// (e.g. `cluster.address()`) or the path of a scheduler file.
+    pub async fn connect(target: impl ToScheduler) -> Result<Client> {
+        Client::builder(target).connect().await
+    }
+
+    /// Connection settings (token) before connecting.
+    pub fn builder<S: ToScheduler>(target: S) -> ClientBuilder<S> {
+        ClientBuilder { target, token: None }
+    }
+
+    /// Loads a module from a `.wasm` file: checks it here, uploads it only if
+    /// the scheduler does not have it yet.
+    pub async fn load_module(&self, path: impl AsRef<Path>) -> Result<Module> {
+        let path = path.as_ref();
+        let bytes = tokio::fs::read(path)
+            .await
+            .map_err(|e| Error::Io { path: path.display().to_string(), message: e.to_string() })?;
+        self.load_module_bytes(bytes).await
+    }
+
+    /// Loads a module from its bytes.
+    pub async fn load_module_bytes(&self, bytes: impl Into<bytes::Bytes>) -> Result<Module> {
+        let bytes: bytes::Bytes = bytes.into();
+        let checked = bytes.clone();
+        let info = tokio::task::spawn_blocking(move || wask_proto::module::inspect(&checked, &Default::default()))
+            .await
+            .map_err(|e| Error::ModuleRefused(e.to_string()))?
+            .map_err(|e| Error::ModuleRefused(e.to_string()))?;
+        self.conn.registry.check_connected()?;
+        let (req, mut replies) = self.conn.request();
+        self.conn.registry.send(ClientRequest::Module { req, hash: info.hash });
+        let result = loop {
+            match replies.recv().await {
+                Some(ClientEvent::ModuleReady { module, .. }) => break Ok(module),
+                Some(ClientEvent::ModuleRefused { reason, .. }) => break Err(Error::ModuleRefused(reason)),
+                Some(ClientEvent::ModuleNeeded { .. }) => {
+                    let header = StreamHeader::Module { hash: info.hash };
+                    if let Err(e) = wask_net::data::send(&self.conn.conn, &header, bytes.clone()).await {
+                        break Err(Error::ConnectionLost(e.to_string()));
+                    }
+                }
+                Some(_) => {}
+                None => break Err(Error::ConnectionLost("connection closed while loading a module".into())),
+            }
+        };
+        self.conn.done(req);
+        let id = result?;
+        Ok(Module { inner: Arc::new(ModuleInner { id, client: self.conn.id, info }) })
+    }
+
+    fn spec<P, R, A: Args<P>>(
+        &self,
+        task: &Task<P, R>,
+        args: &A,
+        options: &Options,
+    ) -> Result<(TaskSpec, TaskKey, Vec<Arc<Holder>>)> {
+        if task.module.inner.client != self.conn.id {
+            return Err(Error::ModuleRefused("the task's module was loaded by another client".into()));
+        }
+        let mut w = TemplateWriter::default();
+        args.write_all(&mut w)?;
+        let (template, deps, keep) = w.finish();
+        let id = if options.pure {
+            pure_key_id(&task.module.inner.info.hash, &task.name, &template, &deps)
+        } else {
+            KeyId::random()
+        };
+        let key = TaskKey { name: task.name.clone(), id, pure: options.pure };
+        let spec = TaskSpec {
+            key: id,
+            pure: options.pure,
+            module: task.module.inner.id,
+            func: task.func,
+            args: template,
+            deps,
+            limits: options.limits,
+        };
+        // The dependencies' holders stay alive until the spec is queued, so
+        // their release cannot reach the scheduler before it.
+        Ok((spec, key, keep))
+    }
+
+    /// Submits one call and returns its future. Identical pure calls share
+    /// one key and one computation.
+    pub fn submit<P, R, A: Args<P>>(&self, task: &Task<P, R>, args: A) -> Result<Future<R>> {
+        self.submit_with(task, args, &Options::default())
+    }
+
+    /// [`submit`](Self::submit) with options (`pure(false)`, limits).
+    pub fn submit_with<P, R, A: Args<P>>(&self, task: &Task<P, R>, args: A, options: &Options) -> Result<Future<R>> {
+        let (spec, key, _keep) = self.spec(task, &args, options)?;
+        let mut spec = Some(spec);
+        let holders = self.conn.registry.hold_or_submit(vec![key], |_| spec.take().map(|s| ClientRequest::Submit(vec![s])))?;
+        Ok(Future::new(holders.into_iter().next().expect("one holder")))
+    }
+
+    /// Submits one call per item, in one message.
+    pub fn map<P, R, A: Args<P>>(&self, task: &Task<P, R>, items: impl IntoIterator<Item = A>) -> Result<Vec<Future<R>>> {
+        self.map_with(task, items, &Options::default())
+    }
+
+    /// [`map`](Self::map) with options.
+    pub fn map_with<P, R, A: Args<P>>(
+        &self,
+        task: &Task<P, R>,
+        items: impl IntoIterator<Item = A>,
+        options: &Options,
+    ) -> Result<Vec<Future<R>>> {
+        let items = items.into_iter();
+        let mut specs = Vec::with_capacity(items.size_hint().0);
+        let mut keys = Vec::with_capacity(items.size_hint().0);
+        let mut keep = Vec::new();
+        for a in items {
+            let (spec, key, k) = self.spec(task, &a, options)?;
+            specs.push(Some(spec));
+            keys.push(key);
+            keep.push(k);
+        }
+        let holders = self.conn.registry.hold_or_submit(keys, |fresh| {
+            Some(ClientRequest::Submit(fresh.iter().filter_map(|i| specs[*i].take()).collect()))
+        })?;
+        Ok(holders.into_iter().map(Future::new).collect())
+    }
+
+    /// Waits for every future and returns their results, in order. The
+    /// values are asked for in one message.
+    pub async fn gather<T: DeserializeOwned>(&self, futures: &[Future<T>]) -> Result<Vec<T>> {
+        let want: Vec<KeyId> = futures.iter().filter(|f| f.mark_wanted()).map(|f| f.task_key().id).collect();
+        if !want.is_empty() {
+            self.conn.registry.send(ClientRequest::Want(want));
+        }
+        let mut out = Vec::with_capacity(futures.len());
+        for f in futures {
+            f.until_value().await;
+            out.push(f.decode()?);
+        }
+        Ok(out)
+    }
+
+    /// Waits until every future has finished (successfully or not).
+    pub async fn wait<T>(&self, futures: &[Future<T>]) {
+        for f in futures {
+            let _ = f.wait().await;
+        }
+    }
+
+    /// Cancels the futures (see [`Future::cancel`]), in one message.
+    pub fn cancel<T>(&self, futures: &[Future<T>]) {
+        let mut keys = Vec::with_capacity(futures.len());
+        for f in futures {
+            f.holder.set(|s| {
+                if matches!(s.status, crate::registry::Status::Pending) {
+                    s.status = crate::registry::Status::Cancelled;
+                }
+            });
+            keys.push(f.task_key().id);
+        }
+        self.conn.registry.send(ClientRequest::Cancel(keys));
+    }
+
+    /// Yields the futures as they finish, like dask's `as_completed`.
+    pub fn as_completed<T: Send + 'static>(&self, futures: Vec<Future<T>>) -> AsCompleted<T> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let n = futures.len();
+        for f in futures {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                f.until(|s| !matches!(s, crate::registry::Status::Pending)).await;
+                let _ = tx.send(f);
+            });
+        }
+        AsCompleted { rx, left: n }
+    }
+
+    /// Workers, their threads, held bytes and task counts.
+    pub async fn info(&self) -> Result<ClusterInfo> {
+        self.conn.registry.check_connected()?;
+        let (req, mut replies) = self.conn.request();
+        self.conn.registry.send(ClientRequest::Info { req });
+        let r = match replies.recv().await {
+            Some(ClientEvent::Info { info, .. }) => Ok(info),
+            _ => Err(Error::ConnectionLost("no answer to info".into())),
+        };
+        self.conn.done(req);
+        r
+    }
+
+    /// Closes the connection; the cluster forgets this client's keys.
+    pub fn close(&self) {
+        self.conn.close();
+    }
+}
+
+/// Futures in the order they finish; see [`Client::as_completed`].
+pub struct AsCompleted<T> {
+    rx: tokio::sync::mpsc::UnboundedReceiver<Future<T>>,
+    left: usize,
+}
+
+impl<T> AsCompleted<T> {
+    /// The next future to finish, or `None` when all have.
+    pub async fn next(&mut self) -> Option<Future<T>> {
+        if self.left == 0 {
+            return None;
+        }
+        let f = self.rx.recv().await?;
+        self.left -= 1;
+        Some(f)
+    }
+}

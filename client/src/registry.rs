@@ -1,0 +1,202 @@
+//! The client's view of its keys.
+//!
+//! Every key the client holds has one [`Holder`], shared by all the
+//! [`Future`](crate::Future)s of that key (an identical pure submit finds the
+//! live holder and sends nothing). When the last future drops, the holder
+//! tells the scheduler `Release`. Both the lookup-or-insert on submit and the
+//! removal on drop happen under the registry lock while queuing their
+//! message, so a `Release` can never overtake the `Submit` that revived a key.
+
+use crate::error::Error;
+use bytes::Bytes;
+use std::sync::{Arc, Mutex, Weak};
+use tokio::sync::{Notify, mpsc};
+use wask_proto::hash::{FastMap, new_map};
+use wask_proto::msg::ClientRequest;
+use wask_proto::{KeyId, TaskError, TaskKey};
+
+/// What the client knows about a key.
+#[derive(Clone, Debug)]
+pub(crate) enum Status {
+    /// Not finished.
+    Pending,
+    /// Finished; the value if it has arrived.
+    Done { value: Option<Bytes> },
+    /// Failed.
+    Erred(TaskError),
+    /// Cancelled by this client.
+    Cancelled,
+    /// The connection ended first.
+    Lost(String),
+}
+
+pub(crate) struct KeyState {
+    pub status: Status,
+    /// A `Want` was sent and its value has not arrived yet.
+    pub wanted: bool,
+}
+
+/// Shared by every future of one key.
+pub(crate) struct Holder {
+    pub key: TaskKey,
+    pub state: Mutex<KeyState>,
+    pub notify: Notify,
+    registry: Weak<Registry>,
+}
+
+impl Holder {
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, KeyState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn set(&self, f: impl FnOnce(&mut KeyState)) {
+        f(&mut self.lock());
+        self.notify.notify_waiters();
+    }
+
+    /// The registry, while the client lives.
+    pub fn registry(&self) -> Option<Arc<Registry>> {
+        self.registry.upgrade()
+    }
+
+    /// The error a caller sees for a failed or lost key.
+    pub fn error(&self, status: &Status) -> Option<Error> {
+        let key = self.key.to_string();
+        match status {
+            Status::Erred(TaskError::Cancelled) | Status::Cancelled => Some(Error::Cancelled { key }),
+            Status::Erred(e) => Some(Error::Task { key, error: e.clone() }),
+            Status::Lost(m) => Some(Error::ConnectionLost(m.clone())),
+            _ => None,
+        }
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        if let Some(reg) = self.registry.upgrade() {
+            reg.release(self);
+        }
+    }
+}
+
+/// Keys held by this client.
+pub(crate) struct Registry {
+    inner: Mutex<Inner>,
+    tx: mpsc::UnboundedSender<ClientRequest>,
+}
+
+struct Inner {
+    keys: FastMap<KeyId, Weak<Holder>>,
+    lost: Option<String>,
+}
+
+impl Registry {
+    pub fn new(tx: mpsc::UnboundedSender<ClientRequest>) -> Arc<Registry> {
+        Arc::new(Registry { inner: Mutex::new(Inner { keys: new_map(), lost: None }), tx })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues a request to the scheduler.
+    pub fn send(&self, req: ClientRequest) {
+        let _ = self.tx.send(req);
+    }
+
+    /// The error for new work once the connection is gone.
+    pub fn check_connected(&self) -> Result<(), Error> {
+        match &self.lock().lost {
+            Some(m) => Err(Error::ConnectionLost(m.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Returns the holder of each key, creating the missing ones; the specs
+    /// of created keys are sent in one `Submit`, in the same critical
+    /// section. `make` builds the request for the new keys' indices.
+    pub fn hold_or_submit(
+        self: &Arc<Self>,
+        keys: Vec<TaskKey>,
+        make: impl FnOnce(&[usize]) -> Option<ClientRequest>,
+    ) -> Result<Vec<Arc<Holder>>, Error> {
+        let mut g = self.lock();
+        if let Some(m) = &g.lost {
+            return Err(Error::ConnectionLost(m.clone()));
+        }
+        let mut holders = Vec::with_capacity(keys.len());
+        let mut fresh = Vec::new();
+        for (i, key) in keys.into_iter().enumerate() {
+            if let Some(h) = g.keys.get(&key.id).and_then(Weak::upgrade) {
+                holders.push(h);
+                continue;
+            }
+            let h = Arc::new(Holder {
+                key,
+                state: Mutex::new(KeyState { status: Status::Pending, wanted: false }),
+                notify: Notify::new(),
+                registry: Arc::downgrade(self),
+            });
+            g.keys.insert(h.key.id, Arc::downgrade(&h));
+            fresh.push(i);
+            holders.push(h);
+        }
+        if !fresh.is_empty() {
+            if let Some(req) = make(&fresh) {
+                let _ = self.tx.send(req);
+            }
+        }
+        Ok(holders)
+    }
+
+    fn release(&self, holder: &Holder) {
+        let mut g = self.lock();
+        let id = holder.key.id;
+        // Only the holder registered for the key releases it: a newer holder
+        // may have replaced this one while it was dropping.
+        let mine = match g.keys.get(&id) {
+            Some(w) => std::ptr::eq(w.as_ptr(), holder as *const Holder),
+            None => false,
+        };
+        if mine {
+            g.keys.remove(&id);
+            if g.lost.is_none() {
+                let _ = self.tx.send(ClientRequest::Release(vec![id]));
+            }
+        }
+    }
+
+    /// The live holder of `key`.
+    pub fn get(&self, key: &KeyId) -> Option<Arc<Holder>> {
+        self.lock().keys.get(key).and_then(Weak::upgrade)
+    }
+
+    /// Runs `f` on the live holders of `keys`, under one lock.
+    pub fn each(&self, keys: impl IntoIterator<Item = KeyId>, mut f: impl FnMut(KeyId, Option<Arc<Holder>>)) {
+        let holders: Vec<(KeyId, Option<Arc<Holder>>)> = {
+            let g = self.lock();
+            keys.into_iter().map(|k| (k, g.keys.get(&k).and_then(Weak::upgrade))).collect()
+        };
+        // Holders are used (and possibly dropped) outside the lock: a drop
+        // takes the lock again.
+        for (k, h) in holders {
+            f(k, h);
+        }
+    }
+
+    /// The connection ended: every pending key fails with `reason`.
+    pub fn lose(&self, reason: String) {
+        let holders: Vec<Arc<Holder>> = {
+            let mut g = self.lock();
+            g.lost = Some(reason.clone());
+            g.keys.values().filter_map(Weak::upgrade).collect()
+        };
+        for h in holders {
+            h.set(|s| {
+                if matches!(s.status, Status::Pending) || (s.wanted && matches!(s.status, Status::Done { value: None })) {
+                    s.status = Status::Lost(reason.clone());
+                }
+            });
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! Small arithmetic tasks: what the examples, benchmarks and end-to-end
+//! tests submit. Built to `math.wasm` by the examples' build script.
+
+use std::hash::{BuildHasher, Hasher};
+use std::hint::black_box;
+
+/// `x + 1`.
+#[wask_guest::task]
+pub fn inc(x: i64) -> i64 {
+    x + 1
+}
+
+/// `a + b`.
+#[wask_guest::task]
+pub fn add(a: i64, b: i64) -> i64 {
+    a + b
+}
+
+/// The sum of `xs`.
+#[wask_guest::task]
+pub fn sum(xs: Vec<i64>) -> i64 {
+    xs.iter().sum()
+}
+
+/// `2 * x`.
+#[wask_guest::task]
+pub fn double(x: i64) -> i64 {
+    x * 2
+}
+
+/// Burns CPU for `iters` steps of a small recurrence started at `x`:
+/// `acc = (acc * 31 + i) % 1_000_003`. About a nanosecond per step.
+#[wask_guest::task]
+pub fn busy(x: u64, iters: u64) -> u64 {
+    let mut acc = x % 1_000_003;
+    for i in 0..black_box(iters) {
+        acc = black_box((acc * 31 + i) % 1_000_003);
+    }
+    acc
+}
+
+/// A random number, from the seed std draws through WASI `random_get`.
+/// Submit it with `pure(false)`: the worker seeds its sandboxes.
+#[wask_guest::task]
+pub fn random_u64() -> u64 {
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(0);
+    hasher.finish()
+}
+
+/// The mean of `xs` (NaN when empty).
+#[wask_guest::task]
+pub fn mean(xs: Vec<f64>) -> f64 {
+    xs.iter().sum::<f64>() / xs.len() as f64
+}
+
+/// The parts joined.
+#[wask_guest::task]
+pub fn concat(parts: Vec<String>) -> String {
+    parts.concat()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tasks_compute() {
+        assert_eq!(inc(1), 2);
+        assert_eq!(add(2, 3), 5);
+        assert_eq!(sum(vec![1, 2, 3]), 6);
+        assert_eq!(double(21), 42);
+        assert_eq!(busy(1, 2), 31 * 31 + 1);
+        assert_eq!(mean(vec![1.0, 3.0]), 2.0);
+        assert_eq!(concat(vec!["a".into(), "b".into()]), "ab");
+    }
+}

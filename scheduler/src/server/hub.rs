@@ -1,0 +1,310 @@
+//! The hub: the one task that owns the core, the connections' outboxes and
+//! the module registry. It drains its channel, feeds every event to the core,
+//! then sends what the core decided, one batched message per connection.
+
+use super::modules::{self, Modules};
+use super::outbox;
+use crate::state::{Action, Core, Event};
+use bytes::Bytes;
+use tokio::sync::{mpsc, watch};
+use wask_net::data;
+use wask_proto::hash::{FastMap, new_map};
+use wask_proto::limits::INLINE_VALUE_MAX;
+use wask_proto::module::ModuleInfo;
+use wask_proto::msg::{ClientEvent, PeerInfo, StreamHeader, WorkerCommand};
+use wask_proto::{ClientId, ModuleHash, ModuleId, TenantId, WorkerId};
+
+/// Events processed per pass before the outboxes are flushed, so a flood of
+/// input cannot delay output without bound.
+const MAX_EVENTS_PER_PASS: usize = 1024;
+
+/// Everything the connection tasks tell the hub.
+pub enum HubEvent {
+    /// A client said a good hello.
+    ClientUp {
+        /// Its id.
+        client: ClientId,
+        /// Its tenant.
+        tenant: TenantId,
+        /// Its writer.
+        tx: mpsc::UnboundedSender<ClientEvent>,
+        /// Its connection, for data streams.
+        conn: quinn::Connection,
+    },
+    /// A worker said a good hello.
+    WorkerUp(Box<WorkerUp>),
+    /// A worker's connection ended.
+    WorkerDown {
+        /// Its id.
+        worker: WorkerId,
+    },
+    /// An event for the core.
+    Core(Event),
+    /// A client registers a module by hash.
+    ModuleQuery {
+        /// Who asks.
+        client: ClientId,
+        /// Its tenant.
+        tenant: TenantId,
+        /// Correlation id.
+        req: u32,
+        /// The module.
+        hash: ModuleHash,
+    },
+    /// A client uploaded module bytes (hash checked, inspected).
+    ModuleUploaded {
+        /// Who uploaded.
+        client: ClientId,
+        /// Its tenant.
+        tenant: TenantId,
+        /// The module.
+        hash: ModuleHash,
+        /// Its bytes.
+        bytes: Bytes,
+        /// What inspection found.
+        info: Result<ModuleInfo, String>,
+    },
+    /// A worker needs a module's bytes.
+    NeedModule {
+        /// Who asks.
+        worker: WorkerId,
+        /// The module.
+        module: ModuleId,
+    },
+    /// A client asks for `wask info`.
+    Info {
+        /// Who asks.
+        client: ClientId,
+        /// Its tenant.
+        tenant: TenantId,
+        /// Correlation id.
+        req: u32,
+    },
+}
+
+/// A worker that joined.
+pub struct WorkerUp {
+    pub(super) worker: WorkerId,
+    pub(super) name: String,
+    pub(super) nthreads: u32,
+    pub(super) memory_limit: u64,
+    pub(super) peer_address: String,
+    pub(super) peer_cert: Bytes,
+    pub(super) tx: mpsc::UnboundedSender<WorkerCommand>,
+    pub(super) conn: quinn::Connection,
+}
+
+struct ClientConn {
+    tx: mpsc::UnboundedSender<ClientEvent>,
+    conn: quinn::Connection,
+    outbox: Vec<ClientEvent>,
+}
+
+struct WorkerConn {
+    tx: mpsc::UnboundedSender<WorkerCommand>,
+    conn: quinn::Connection,
+    outbox: Vec<WorkerCommand>,
+    peer: PeerInfo,
+}
+
+struct Hub {
+    core: Core,
+    actions: Vec<Action>,
+    clients: FastMap<ClientId, ClientConn>,
+    workers: FastMap<WorkerId, WorkerConn>,
+    modules: Modules,
+    dirty_clients: Vec<ClientId>,
+    dirty_workers: Vec<WorkerId>,
+}
+
+pub(super) async fn run(core: Core, mut rx: mpsc::Receiver<HubEvent>, mut shutdown: watch::Receiver<bool>) {
+    let mut hub = Hub {
+        core,
+        actions: Vec::new(),
+        clients: new_map(),
+        workers: new_map(),
+        modules: Modules::new(),
+        dirty_clients: Vec::new(),
+        dirty_workers: Vec::new(),
+    };
+    loop {
+        let first = tokio::select! {
+            ev = rx.recv() => match ev { Some(ev) => ev, None => return },
+            _ = shutdown.changed() => return,
+        };
+        hub.handle(first);
+        let mut n = 1;
+        while n < MAX_EVENTS_PER_PASS {
+            match rx.try_recv() {
+                Ok(ev) => hub.handle(ev),
+                Err(_) => break,
+            }
+            n += 1;
+        }
+        hub.flush();
+    }
+}
+
+impl Hub {
+    fn handle(&mut self, ev: HubEvent) {
+        match ev {
+            HubEvent::Core(ev) => {
+                if let Event::ClientDisconnected { client } = &ev {
+                    self.clients.remove(client);
+                    self.modules.forget_client(*client);
+                }
+                self.core_event(ev);
+            }
+            HubEvent::ClientUp { client, tenant, tx, conn } => {
+                self.clients.insert(client, ClientConn { tx, conn, outbox: Vec::new() });
+                self.core_event(Event::ClientConnected { client, tenant });
+            }
+            HubEvent::WorkerUp(up) => {
+                let WorkerUp { worker, name, nthreads, memory_limit, peer_address, peer_cert, tx, conn } = *up;
+                let peer = PeerInfo { worker, address: peer_address.clone(), cert: peer_cert };
+                let others: Vec<PeerInfo> = self.workers.values().map(|w| w.peer.clone()).collect();
+                for (id, w) in self.workers.iter_mut() {
+                    outbox::push(&mut w.outbox, WorkerCommand::Peers(vec![peer.clone()]));
+                    self.dirty_workers.push(*id);
+                }
+                let mut me = WorkerConn { tx, conn, outbox: Vec::new(), peer };
+                if !others.is_empty() {
+                    me.outbox.push(WorkerCommand::Peers(others));
+                }
+                self.workers.insert(worker, me);
+                self.dirty_workers.push(worker);
+                self.core_event(Event::WorkerJoined { worker, name, address: peer_address, nthreads, memory_limit });
+            }
+            HubEvent::WorkerDown { worker } => {
+                if self.workers.remove(&worker).is_some() {
+                    for (id, w) in self.workers.iter_mut() {
+                        outbox::push(&mut w.outbox, WorkerCommand::PeerLeft(worker));
+                        self.dirty_workers.push(*id);
+                    }
+                    self.core_event(Event::WorkerLeft { worker });
+                }
+            }
+            HubEvent::ModuleQuery { client, tenant, req, hash } => {
+                let reply = match self.modules.lookup(tenant, &hash) {
+                    Some(module) => ClientEvent::ModuleReady { req, module },
+                    None if self.modules.wait(tenant, hash, client, req) => ClientEvent::ModuleNeeded { req },
+                    None => ClientEvent::ModuleRefused { req, reason: "too many module uploads pending".into() },
+                };
+                self.to_client(client, reply);
+            }
+            HubEvent::ModuleUploaded { client, tenant, hash, bytes, info } => {
+                let waiting = self.modules.take_waiting(tenant, &hash);
+                match info {
+                    Ok(info) => {
+                        let (module, new) = self.modules.insert(tenant, hash, bytes);
+                        if new {
+                            tracing::info!(client, tenant, module, %hash, tasks = info.tasks.len(), "module registered");
+                            let task_names = modules::task_names(&info);
+                            self.core_event(Event::ModuleRegistered { module, tenant, task_names });
+                        }
+                        for (c, req) in waiting {
+                            self.to_client(c, ClientEvent::ModuleReady { req, module });
+                        }
+                    }
+                    Err(reason) => {
+                        tracing::info!(client, tenant, %hash, "module refused: {reason}");
+                        for (c, req) in waiting {
+                            self.to_client(c, ClientEvent::ModuleRefused { req, reason: reason.clone() });
+                        }
+                    }
+                }
+            }
+            HubEvent::NeedModule { worker, module } => {
+                let Some(w) = self.workers.get_mut(&worker) else { return };
+                match self.modules.get(module) {
+                    Some(entry) => {
+                        let conn = w.conn.clone();
+                        let header = StreamHeader::ModuleForWorker { module, hash: entry.hash };
+                        let bytes = entry.bytes.clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = data::send(&conn, &header, bytes).await {
+                                tracing::debug!(worker, "sending module failed: {e}");
+                            }
+                        });
+                    }
+                    None => {
+                        outbox::push(&mut w.outbox, WorkerCommand::ModuleUnavailable { module });
+                        self.dirty_workers.push(worker);
+                    }
+                }
+            }
+            HubEvent::Info { client, tenant, req } => {
+                let info = self.core.info(tenant);
+                self.to_client(client, ClientEvent::Info { req, info });
+            }
+        }
+    }
+
+    fn core_event(&mut self, ev: Event) {
+        let mut actions = std::mem::take(&mut self.actions);
+        self.core.handle(ev, &mut actions);
+        for action in actions.drain(..) {
+            self.dispatch(action);
+        }
+        self.actions = actions;
+    }
+
+    fn dispatch(&mut self, action: Action) {
+        match action {
+            Action::Compute { worker, task } => self.to_worker(worker, WorkerCommand::Compute(vec![task])),
+            Action::Free { worker, tenant, key } => self.to_worker(worker, WorkerCommand::Free(vec![(tenant, key)])),
+            Action::FetchValue { worker, req, tenant, key } => {
+                self.to_worker(worker, WorkerCommand::SendValue { req, tenant, key })
+            }
+            Action::ClientDone { client, done } => self.to_client(client, ClientEvent::Done(vec![done])),
+            Action::ClientErred { client, key, error } => self.to_client(client, ClientEvent::Erred { key, error }),
+            Action::ClientValue { client, key, value } => {
+                if value.len() <= INLINE_VALUE_MAX {
+                    self.to_client(client, ClientEvent::Value { key, value });
+                } else if let Some(c) = self.clients.get(&client) {
+                    let conn = c.conn.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = data::send(&conn, &StreamHeader::Value { key }, value).await {
+                            tracing::debug!(client, "sending value failed: {e}");
+                        }
+                    });
+                }
+            }
+        }
+    }
+
+    fn to_client(&mut self, client: ClientId, msg: ClientEvent) {
+        if let Some(c) = self.clients.get_mut(&client) {
+            if c.outbox.is_empty() {
+                self.dirty_clients.push(client);
+            }
+            outbox::push(&mut c.outbox, msg);
+        }
+    }
+
+    fn to_worker(&mut self, worker: WorkerId, msg: WorkerCommand) {
+        if let Some(w) = self.workers.get_mut(&worker) {
+            if w.outbox.is_empty() {
+                self.dirty_workers.push(worker);
+            }
+            outbox::push(&mut w.outbox, msg);
+        }
+    }
+
+    fn flush(&mut self) {
+        for id in self.dirty_workers.drain(..) {
+            if let Some(w) = self.workers.get_mut(&id) {
+                for msg in w.outbox.drain(..) {
+                    let _ = w.tx.send(msg);
+                }
+            }
+        }
+        for id in self.dirty_clients.drain(..) {
+            if let Some(c) = self.clients.get_mut(&id) {
+                for msg in c.outbox.drain(..) {
+                    let _ = c.tx.send(msg);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,290 @@
+//! Every change of a task's state, one function per target state, plus the
+//! machinery around them: placement, the queue drain and forgetting tasks
+//! nobody needs.
+//!
+//! Transitions never forget a task themselves: a task that may have lost
+//! its last holder or waiter is pushed on `release_candidates`, and
+//! [`Core::forget_unneeded`] runs once the event is applied. So no task
+//! vanishes while a loop over its neighbours is running.
+
+use super::event::Action;
+use super::ids::IdSet;
+use super::task::{Slab, TaskIdx, TaskRef, TaskState};
+use super::{Core, Fetch};
+use bytes::Bytes;
+use std::sync::Arc;
+use wask_proto::msg::{ComputeTask, DepLocation, Done};
+use wask_proto::{ArgTemplate, ClientId, KeyId, TaskError, TenantId, WorkerId};
+
+impl Core {
+    /// A task whose dependencies are all in memory: dispatch it if a slot
+    /// is free and nobody is queued before it, else queue it (at the front
+    /// for a task rescheduled from a lost worker).
+    pub(super) fn make_ready(&mut self, idx: TaskIdx, front: bool, out: &mut Vec<Action>) {
+        if !self.tenants.any_queued()
+            && let Some(worker) = self.choose_worker(idx)
+        {
+            self.dispatch(idx, worker, out);
+            return;
+        }
+        let task = &mut self.tasks[idx];
+        task.state = TaskState::Queued;
+        let tenant = task.tenant;
+        let r = self.tasks.reference(idx);
+        self.tenants.push(tenant, r, front);
+    }
+
+    /// Where a ready task would run now, if any slot is free.
+    fn choose_worker(&mut self, idx: TaskIdx) -> Option<WorkerId> {
+        if !self.workers.has_free_slot() {
+            return None;
+        }
+        let mut held = std::mem::take(&mut self.scratch_held);
+        held.clear();
+        for &dep in self.tasks[idx].dependencies.iter() {
+            if let Some(TaskState::Memory { who_has, nbytes }) = self.tasks.get(dep).map(|t| &t.state) {
+                held.extend(who_has.iter().map(|w| (w, *nbytes)));
+            }
+        }
+        let worker = self.workers.choose(&mut held);
+        self.scratch_held = held;
+        worker
+    }
+
+    /// Ready → `Processing`: sends the task to `worker`.
+    fn dispatch(&mut self, idx: TaskIdx, worker: WorkerId, out: &mut Vec<Action>) {
+        let task = &self.tasks[idx];
+        let deps = task
+            .dependencies
+            .iter()
+            .map(|&d| {
+                let dep = &self.tasks[d];
+                let who_has = match &dep.state {
+                    TaskState::Memory { who_has, .. } => who_has.as_slice().to_vec(),
+                    _ => Vec::new(),
+                };
+                DepLocation { key: dep.key, who_has }
+            })
+            .collect();
+        let compute = ComputeTask {
+            tenant: task.tenant,
+            key: task.key,
+            module: task.module,
+            func: task.func,
+            args: task.args.clone(),
+            deps,
+            limits: task.limits,
+        };
+        let tenant = task.tenant;
+        self.tasks[idx].state = TaskState::Processing { worker };
+        self.tenants.started(tenant);
+        self.workers.start(worker, idx);
+        out.push(Action::Compute { worker, task: compute });
+    }
+
+    /// Fills free worker slots from the tenants' queues, fairly.
+    pub(super) fn drain_queues(&mut self, out: &mut Vec<Action>) {
+        while self.workers.has_free_slot() {
+            let Some(tenant) = self.tenants.pick() else { return };
+            let tasks = &self.tasks;
+            let Some(r) = self.tenants.pop(tenant, |r| is_queued(tasks, r)) else { continue };
+            match self.choose_worker(r.idx) {
+                Some(worker) => self.dispatch(r.idx, worker, out),
+                None => {
+                    // Unreachable (a slot is free); keep the task rather than lose it.
+                    self.tenants.push(tenant, r, true);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// `Processing` on `worker` → `Memory`: records the copy, tells the
+    /// holders, serves pending wants, releases inputs and wakes dependents.
+    pub(super) fn finish(
+        &mut self,
+        idx: TaskIdx,
+        worker: WorkerId,
+        nbytes: u64,
+        value: Option<Bytes>,
+        out: &mut Vec<Action>,
+    ) {
+        self.workers.stop(worker, idx);
+        self.workers.add_replica(worker, idx, nbytes);
+        let task = &mut self.tasks[idx];
+        self.tenants.stopped(task.tenant);
+        task.state = TaskState::Memory { who_has: IdSet::one(worker), nbytes };
+        task.args = ArgTemplate::default();
+        let (tenant, key) = (task.tenant, task.key);
+        for client in task.holders.iter() {
+            out.push(Action::ClientDone { client, done: Done { key, nbytes, value: value.clone() } });
+        }
+        let wanted = std::mem::take(&mut task.wanted_by);
+        for client in wanted.iter() {
+            let holder = self.tasks[idx].holders.contains(client);
+            let Some(c) = self.clients.get_mut(&client) else { continue };
+            c.wants.remove(&idx);
+            match &value {
+                // A holder already got the value with its `Done`.
+                Some(_) if holder => {}
+                Some(v) => out.push(Action::ClientValue { client, key, value: v.clone() }),
+                None => self.fetch(client, worker, tenant, key, out),
+            }
+        }
+        self.detach_dependencies(idx);
+        for i in 0..self.tasks[idx].dependents.len() {
+            let r = self.tasks[idx].dependents[i];
+            let Some(dependent) = self.tasks.resolve_mut(r) else { continue };
+            if let TaskState::Waiting { unfinished } = &mut dependent.state {
+                *unfinished = unfinished.saturating_sub(1);
+                if *unfinished == 0 {
+                    self.make_ready(r.idx, false, out);
+                }
+            }
+        }
+        self.candidate(idx);
+    }
+
+    /// Any unfinished state → `Erred`: frees its slot, tells holders and
+    /// wanters, releases its inputs. Dependents are the caller's business
+    /// (see [`err_dependents`](Core::err_dependents)).
+    pub(super) fn err(&mut self, idx: TaskIdx, error: Arc<TaskError>, out: &mut Vec<Action>) {
+        let task = &mut self.tasks[idx];
+        if matches!(task.state, TaskState::Erred { .. }) {
+            return;
+        }
+        let old = std::mem::replace(&mut task.state, TaskState::Erred { error: error.clone() });
+        task.args = ArgTemplate::default();
+        let (tenant, key) = (task.tenant, task.key);
+        for client in task.holders.iter() {
+            out.push(Action::ClientErred { client, key, error: (*error).clone() });
+        }
+        let wanted = std::mem::take(&mut task.wanted_by);
+        for client in wanted.iter() {
+            let holder = self.tasks[idx].holders.contains(client);
+            let Some(c) = self.clients.get_mut(&client) else { continue };
+            c.wants.remove(&idx);
+            if !holder {
+                out.push(Action::ClientErred { client, key, error: (*error).clone() });
+            }
+        }
+        self.leave_state(idx, tenant, key, old, out);
+        self.detach_dependencies(idx);
+        self.candidate(idx);
+    }
+
+    /// Errs every unfinished task that depends, transitively, on `root`.
+    pub(super) fn err_dependents(&mut self, root: TaskIdx, error: Arc<TaskError>, out: &mut Vec<Action>) {
+        let mut stack = std::mem::take(&mut self.scratch_stack);
+        stack.clear();
+        stack.push(root);
+        while let Some(t) = stack.pop() {
+            let Some(n) = self.tasks.get(t).map(|t| t.dependents.len()) else { continue };
+            for i in 0..n {
+                let r = self.tasks[t].dependents[i];
+                if self.tasks.resolve(r).is_some_and(|d| !d.state.is_finished()) {
+                    self.err(r.idx, error.clone(), out);
+                    stack.push(r.idx);
+                }
+            }
+        }
+        self.scratch_stack = stack;
+    }
+
+    /// Undoes what being in state `old` meant elsewhere: the queue entry,
+    /// the worker slot, the copies on workers (which get `Free`).
+    fn leave_state(&mut self, idx: TaskIdx, tenant: TenantId, key: KeyId, old: TaskState, out: &mut Vec<Action>) {
+        match old {
+            TaskState::Waiting { .. } | TaskState::Erred { .. } => {}
+            TaskState::Queued => {
+                let tasks = &self.tasks;
+                self.tenants.left_queue(tenant, |r| is_queued(tasks, r));
+            }
+            TaskState::Processing { worker } => {
+                // The worker may still be running it; its report gets `Free`.
+                self.workers.stop(worker, idx);
+                self.tenants.stopped(tenant);
+            }
+            TaskState::Memory { who_has, nbytes } => {
+                for worker in who_has.iter() {
+                    self.workers.drop_replica(worker, idx, nbytes);
+                    out.push(Action::Free { worker, tenant, key });
+                }
+            }
+        }
+    }
+
+    /// The task no longer needs its inputs: each loses a waiter.
+    fn detach_dependencies(&mut self, idx: TaskIdx) {
+        let deps = std::mem::take(&mut self.tasks[idx].dependencies);
+        for &dep in deps.iter() {
+            if let Some(t) = self.tasks.get_mut(dep) {
+                t.waiters = t.waiters.saturating_sub(1);
+                self.candidate(dep);
+            }
+        }
+    }
+
+    /// Notes that the task may be unneeded now.
+    pub(super) fn candidate(&mut self, idx: TaskIdx) {
+        if let Some(t) = self.tasks.get(idx)
+            && t.holders.is_empty()
+            && t.waiters == 0
+        {
+            self.release_candidates.push(self.tasks.reference(idx));
+        }
+    }
+
+    /// Forgets every candidate that no client holds and no unfinished task
+    /// needs; forgetting a task may make its inputs candidates in turn.
+    pub(super) fn forget_unneeded(&mut self, out: &mut Vec<Action>) {
+        while let Some(r) = self.release_candidates.pop() {
+            if self.tasks.resolve(r).is_some_and(|t| t.holders.is_empty() && t.waiters == 0) {
+                self.forget(r.idx, out);
+            }
+        }
+    }
+
+    /// Removes a task, whatever its state: copies are freed, a queue entry
+    /// goes stale, a running task's slot is freed (its report gets `Free`).
+    fn forget(&mut self, idx: TaskIdx, out: &mut Vec<Action>) {
+        let Some(task) = self.tasks.remove(idx) else { return };
+        let (tenant, key) = (task.tenant, task.key);
+        self.index.remove(&(tenant, key));
+        let t = self.tenants.ensure(tenant);
+        t.ntasks = t.ntasks.saturating_sub(1);
+        self.leave_state(idx, tenant, key, task.state, out);
+        for &dep in task.dependencies.iter() {
+            if let Some(t) = self.tasks.get_mut(dep) {
+                t.waiters = t.waiters.saturating_sub(1);
+                self.candidate(dep);
+            }
+        }
+        for client in task.wanted_by.iter().chain(task.holders.iter()) {
+            if let Some(c) = self.clients.get_mut(&client) {
+                c.wants.remove(&idx);
+                c.holds.remove(&idx);
+            }
+        }
+    }
+
+    /// Asks `worker` for a value on behalf of `client`.
+    pub(super) fn fetch(
+        &mut self,
+        client: ClientId,
+        worker: WorkerId,
+        tenant: TenantId,
+        key: KeyId,
+        out: &mut Vec<Action>,
+    ) {
+        let req = self.next_req;
+        self.next_req += 1;
+        self.fetches.insert(req, Fetch { client, worker, tenant, key });
+        out.push(Action::FetchValue { worker, req, tenant, key });
+    }
+}
+
+/// Whether a queue entry names a task that is still queued.
+fn is_queued(tasks: &Slab, r: TaskRef) -> bool {
+    tasks.resolve(r).is_some_and(|t| matches!(t.state, TaskState::Queued))
+}

@@ -1,0 +1,17 @@
+//! Builds the guests of examples/guests and tests/guests to wasm32-wasip1, so
+//! the tests can `std::fs::read(env!("WASK_GUEST_MATH"))` and
+//! `env!("WASK_GUEST_FAULTY")`.
+
+use std::path::Path;
+
+fn main() {
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let root = Path::new(&manifest_dir)
+        .parent()
+        .expect("tests/ is inside the workspace");
+    // Not the outer build's target dir: the nested cargo would wait on its lock.
+    let target = root.join("target/wasm-guests");
+    for guests in ["examples/guests", "tests/guests"] {
+        wask_guest_build::emit_for_build_script(&root.join(guests), &target);
+    }
+}

@@ -1,0 +1,241 @@
+//! One call of a task: a fresh store and instance, the arguments copied in
+//! through `wask:alloc`, the task export called, its output read back, and
+//! every way this can go wrong mapped to a [`TaskError`].
+//!
+//! When a call fails, the most specific cause wins, in this order:
+//! 1. what a host function recorded when it stopped the guest (output
+//!    limit, a sleep past the time limit, `proc_exit`);
+//! 2. an epoch interrupt: [`TaskError::Timeout`];
+//! 3. memory refused by the limiter: [`TaskError::MemoryLimit`] (the guest's
+//!    allocator aborts when it cannot grow, so the trap is only a symptom);
+//! 4. stack exhaustion: [`TaskError::StackOverflow`];
+//! 5. a panic message reported through `wask.panic`: [`TaskError::Panic`];
+//! 6. anything else: [`TaskError::Trap`] with wasmtime's description.
+
+use super::call::Call;
+use super::limits::CallLimiter;
+use super::{CompiledInner, RunOutput, RunRequest, Sandbox, engine, ticker};
+use std::time::Instant;
+use wask_proto::TaskError;
+use wask_proto::error::Limit;
+use wasmtime::{Extern, Memory, ModuleExport, Store, Trap, TypedFunc, WasmBacktrace};
+
+/// Status byte of a task's output: the postcard result follows.
+const STATUS_OK: u8 = 0;
+/// Status byte: the task returned `Err`; its UTF-8 text follows.
+const STATUS_FAILED: u8 = 1;
+/// Status byte: the arguments did not decode; the decoder's text follows.
+const STATUS_BAD_ARGS: u8 = 2;
+
+/// Why a call ended without a result.
+enum Stop {
+    /// wasmtime reported an error: a trap, a host function's error, or a
+    /// failed instantiation. Classified against the call's state.
+    Wasm(wasmtime::Error),
+    /// The outcome is already known.
+    Task(TaskError),
+}
+
+impl From<wasmtime::Error> for Stop {
+    fn from(e: wasmtime::Error) -> Self {
+        Stop::Wasm(e)
+    }
+}
+
+fn abi(message: String) -> Stop {
+    Stop::Task(TaskError::Abi { message })
+}
+
+/// Runs `req` against `module` in a fresh store.
+pub(super) fn run(sandbox: &Sandbox, module: &CompiledInner, req: RunRequest<'_>) -> RunOutput {
+    let started = Instant::now();
+    let Some(&task) = module.tasks.get(req.func as usize) else {
+        let message = format!(
+            "task number {} does not exist; the module has {} tasks",
+            req.func,
+            module.tasks.len()
+        );
+        return RunOutput {
+            result: Err(TaskError::Abi { message }),
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            elapsed: started.elapsed(),
+        };
+    };
+    let memory_limit = req.limits.memory_bytes.min(sandbox.memory_ceiling);
+    let limiter = CallLimiter::new(
+        memory_limit,
+        engine::max_table_elements(),
+        engine::max_tables() as usize,
+    );
+    let call = Call::new(limiter, module.memory, req.limits, req.seed, started);
+    let mut store = Store::new(&sandbox.engine, call);
+    store.limiter(|call| &mut call.limiter);
+    // Before instantiation, so that a start function that loops stops too.
+    store.set_epoch_deadline(ticker::deadline_ticks(
+        req.limits.time_ms,
+        sandbox.epoch_tick,
+    ));
+
+    let outcome = call_task(&mut store, module, task, req.args, req.limits.result_bytes);
+    let elapsed = started.elapsed();
+    let call = store.into_data();
+    let result = outcome.map_err(|stop| {
+        classify(
+            stop,
+            call.fault,
+            &call.limiter,
+            call.panic,
+            req.limits.time_ms,
+            memory_limit,
+        )
+    });
+    RunOutput {
+        result,
+        stdout: call.stdout,
+        stderr: call.stderr,
+        elapsed,
+    }
+}
+
+/// Instantiates, passes `args`, calls `task` and reads its output.
+fn call_task(
+    store: &mut Store<Call>,
+    module: &CompiledInner,
+    task: ModuleExport,
+    args: &[u8],
+    result_max: u64,
+) -> Result<Vec<u8>, Stop> {
+    let instance = module.pre.instantiate(&mut *store)?;
+    let (Some(Extern::Memory(memory)), Some(Extern::Func(alloc)), Some(Extern::Func(task))) = (
+        instance.get_module_export(&mut *store, &module.memory),
+        instance.get_module_export(&mut *store, &module.alloc),
+        instance.get_module_export(&mut *store, &task),
+    ) else {
+        // The inspector checked these exports; this cannot happen.
+        return Err(abi(
+            "the module's exports are not what inspection found".into()
+        ));
+    };
+    // SAFETY: `inspect` checked that `wask:alloc` has type (i32) -> i32 and
+    // every task export (i32, i32) -> i64, on the very bytes this module was
+    // compiled from; `typed` would only repeat that check on every call.
+    let (alloc, task) = unsafe {
+        (
+            TypedFunc::<i32, i32>::new_unchecked(&*store, alloc),
+            TypedFunc::<(i32, i32), i64>::new_unchecked(&*store, task),
+        )
+    };
+
+    let len = i32::try_from(args.len()).map_err(|_| {
+        abi(format!(
+            "{} bytes of arguments do not fit in wasm32",
+            args.len()
+        ))
+    })?;
+    let ptr = alloc.call(&mut *store, len)?;
+    write_args(memory, store, ptr as u32, args)?;
+    let packed = task.call(&mut *store, (ptr, len))? as u64;
+    read_output(
+        memory,
+        store,
+        (packed >> 32) as u32,
+        packed as u32,
+        result_max,
+    )
+}
+
+/// Copies the arguments to where `wask:alloc` said.
+fn write_args(memory: Memory, store: &mut Store<Call>, ptr: u32, args: &[u8]) -> Result<(), Stop> {
+    if args.is_empty() {
+        // The guest's allocator may return a dangling pointer for zero bytes.
+        return Ok(());
+    }
+    let mem = memory.data_mut(&mut *store);
+    let size = mem.len();
+    let Some(dest) = super::memory::bytes_mut(mem, ptr, args.len()) else {
+        return Err(abi(format!(
+            "wask:alloc returned {ptr:#x} for {} bytes, outside memory of {size} bytes",
+            args.len()
+        )));
+    };
+    dest.copy_from_slice(args);
+    Ok(())
+}
+
+/// Reads the task's output at `[ptr, ptr + len)`: a status byte and a
+/// payload.
+fn read_output(
+    memory: Memory,
+    store: &Store<Call>,
+    ptr: u32,
+    len: u32,
+    result_max: u64,
+) -> Result<Vec<u8>, Stop> {
+    let mem = memory.data(store);
+    let Some(output) = super::memory::bytes(mem, ptr, len as usize) else {
+        return Err(abi(format!(
+            "the task's output at {ptr:#x} ({len} bytes) is outside memory of {} bytes",
+            mem.len()
+        )));
+    };
+    let Some((&status, payload)) = output.split_first() else {
+        return Err(abi("the task's output is empty (no status byte)".into()));
+    };
+    if payload.len() as u64 > result_max {
+        return Err(Stop::Task(TaskError::LimitExceeded {
+            limit: Limit::ResultSize,
+            size: payload.len() as u64,
+            max: result_max,
+        }));
+    }
+    let text = || String::from_utf8_lossy(payload).into_owned();
+    match status {
+        STATUS_OK => Ok(payload.to_vec()),
+        STATUS_FAILED => Err(Stop::Task(TaskError::Failed { message: text() })),
+        STATUS_BAD_ARGS => Err(abi(format!("the arguments did not decode: {}", text()))),
+        other => Err(abi(format!(
+            "the task's output has an unknown status byte {other}"
+        ))),
+    }
+}
+
+/// Maps a failed call to its `TaskError`, most specific cause first (see
+/// the module docs).
+fn classify(
+    stop: Stop,
+    fault: Option<TaskError>,
+    limiter: &CallLimiter,
+    panic: Option<String>,
+    limit_ms: u64,
+    memory_limit: u64,
+) -> TaskError {
+    let error = match stop {
+        Stop::Task(e) => return e,
+        Stop::Wasm(error) => error,
+    };
+    if let Some(fault) = fault {
+        return fault;
+    }
+    let trap = error.downcast_ref::<Trap>().copied();
+    if trap == Some(Trap::Interrupt) {
+        return TaskError::Timeout { limit_ms };
+    }
+    if limiter.memory_refused {
+        return TaskError::MemoryLimit {
+            limit_bytes: memory_limit,
+        };
+    }
+    if trap == Some(Trap::StackOverflow) {
+        return TaskError::StackOverflow;
+    }
+    if let Some(message) = panic {
+        return TaskError::Panic { message };
+    }
+    let message = match (trap, error.downcast_ref::<WasmBacktrace>()) {
+        (Some(trap), Some(backtrace)) => format!("{trap}\n{backtrace}"),
+        (Some(trap), None) => trap.to_string(),
+        (None, _) => format!("{error:#}"),
+    };
+    TaskError::Trap { message }
+}

@@ -1,0 +1,441 @@
+//! The worker's actor: one task owning the worker's state.
+//!
+//! A `Compute` goes through three waits, each skipped when not needed: the
+//! module (fetched from the scheduler and compiled once, off the async
+//! threads), the dependencies held by other workers (fetched from them
+//! directly), and a free wasm thread (the pool's queue). Reports to the
+//! scheduler are gathered while the actor drains its channel and leave as
+//! one `Finished` and one `Failed` message per pass.
+
+use super::peer::Peers;
+use super::scheduler_conn::SchedulerConn;
+use super::store::Store;
+use crate::pool::{Job, Pool};
+use crate::sandbox::{Compiled, RunOutput, Sandbox};
+use bytes::Bytes;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+use wask_net::data;
+use wask_proto::hash::{FastMap, new_map};
+use wask_proto::limits::{INLINE_VALUE_MAX, PUSH_VALUE_MAX};
+use wask_proto::msg::{ComputeTask, Failed, Finished, StreamHeader, WorkerCommand, WorkerRequest};
+use wask_proto::{KeyId, ModuleHash, ModuleId, TaskError, TenantId, WorkerId};
+
+/// Everything the actor reacts to.
+pub(crate) enum WorkerEvent {
+    Command(WorkerCommand),
+    ModuleBytes { module: ModuleId, bytes: Bytes },
+    Compiled { module: ModuleId, result: Result<Compiled, TaskError> },
+    JobDone { job: u64, output: RunOutput },
+    Fetched { pending: u64, deps: Vec<usize>, result: Result<Vec<Option<Bytes>>, String> },
+    SchedulerClosed(String),
+    Shutdown,
+}
+
+pub(super) struct Setup {
+    pub worker: WorkerId,
+    pub sched: SchedulerConn,
+    pub store: Arc<Store>,
+    pub sandbox: Arc<Sandbox>,
+    pub nthreads: usize,
+    pub peers: Peers,
+}
+
+enum ModuleSlot {
+    Fetching(Vec<ComputeTask>),
+    Compiling(Vec<ComputeTask>),
+    Ready(Compiled),
+    Failed(TaskError),
+}
+
+struct PendingTask {
+    task: ComputeTask,
+    values: Vec<Option<Bytes>>,
+    missing: usize,
+}
+
+struct Actor {
+    worker: WorkerId,
+    to_scheduler: mpsc::UnboundedSender<WorkerRequest>,
+    conn: quinn::Connection,
+    store: Arc<Store>,
+    sandbox: Arc<Sandbox>,
+    pool: Pool,
+    peers: Arc<Peers>,
+    me: mpsc::UnboundedSender<WorkerEvent>,
+    modules: FastMap<ModuleId, ModuleSlot>,
+    pending: FastMap<u64, PendingTask>,
+    jobs: FastMap<u64, (TenantId, KeyId)>,
+    next_id: u64,
+    finished: Vec<Finished>,
+    failed: Vec<Failed>,
+}
+
+pub(super) fn spawn(setup: Setup) -> (mpsc::UnboundedSender<WorkerEvent>, oneshot::Receiver<()>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (done_tx, done_rx) = oneshot::channel();
+    let Setup { worker, sched, store, sandbox, nthreads, peers } = setup;
+    let SchedulerConn { conn, tx: to_scheduler, mut reader, .. } = sched;
+
+    let commands = tx.clone();
+    tokio::spawn(async move {
+        let reason = loop {
+            match reader.next::<WorkerCommand>().await {
+                Ok(Some(cmd)) => {
+                    if commands.send(WorkerEvent::Command(cmd)).is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => break "scheduler closed the control stream".to_string(),
+                Err(e) => break e.to_string(),
+            }
+        };
+        let _ = commands.send(WorkerEvent::SchedulerClosed(reason));
+    });
+    tokio::spawn(accept_modules(conn.clone(), tx.clone()));
+
+    let jobs_done = tx.clone();
+    let pool = Pool::new(nthreads, sandbox.clone(), move |job, output| {
+        let _ = jobs_done.send(WorkerEvent::JobDone { job, output });
+    });
+    let actor = Actor {
+        worker,
+        to_scheduler,
+        conn,
+        store,
+        sandbox,
+        pool,
+        peers: Arc::new(peers),
+        me: tx.clone(),
+        modules: new_map(),
+        pending: new_map(),
+        jobs: new_map(),
+        next_id: 0,
+        finished: Vec::new(),
+        failed: Vec::new(),
+    };
+    tokio::spawn(async move {
+        actor.run(rx).await;
+        let _ = done_tx.send(());
+    });
+    (tx, done_rx)
+}
+
+/// Receives module bytes the scheduler sends on data streams.
+async fn accept_modules(conn: quinn::Connection, me: mpsc::UnboundedSender<WorkerEvent>) {
+    while let Ok(stream) = conn.accept_uni().await {
+        let me = me.clone();
+        let conn = conn.clone();
+        tokio::spawn(async move {
+            match data::recv(stream, wask_proto::limits::MAX_MODULE).await {
+                Ok((StreamHeader::ModuleForWorker { module, hash }, bytes)) if ModuleHash::of(&bytes) == hash => {
+                    let _ = me.send(WorkerEvent::ModuleBytes { module, bytes });
+                }
+                Ok(_) => conn.close(wask_net::codes::PROTOCOL, b"unexpected data stream"),
+                Err(e) => tracing::warn!("module stream failed: {e}"),
+            }
+        });
+    }
+}
+
+fn seed(tenant: TenantId, key: &KeyId) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    h.update(b"wask seed v1");
+    h.update(&tenant.to_le_bytes());
+    h.update(&key.0);
+    *h.finalize().as_bytes()
+}
+
+impl Actor {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<WorkerEvent>) {
+        while let Some(ev) = rx.recv().await {
+            if !self.handle(ev).await {
+                break;
+            }
+            while let Ok(ev) = rx.try_recv() {
+                if !self.handle(ev).await {
+                    self.flush();
+                    return;
+                }
+            }
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.finished.is_empty() {
+            let _ = self.to_scheduler.send(WorkerRequest::Finished(std::mem::take(&mut self.finished)));
+        }
+        if !self.failed.is_empty() {
+            let _ = self.to_scheduler.send(WorkerRequest::Failed(std::mem::take(&mut self.failed)));
+        }
+    }
+
+    /// Handles one event; false when the worker must stop.
+    async fn handle(&mut self, ev: WorkerEvent) -> bool {
+        match ev {
+            WorkerEvent::Command(cmd) => self.command(cmd),
+            WorkerEvent::ModuleBytes { module, bytes } => {
+                if let Some(ModuleSlot::Fetching(tasks)) = self.modules.remove(&module) {
+                    self.modules.insert(module, ModuleSlot::Compiling(tasks));
+                    let sandbox = self.sandbox.clone();
+                    let me = self.me.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let result = sandbox.compile(&bytes);
+                        let _ = me.send(WorkerEvent::Compiled { module, result });
+                    });
+                }
+            }
+            WorkerEvent::Compiled { module, result } => {
+                let tasks = match self.modules.remove(&module) {
+                    Some(ModuleSlot::Compiling(tasks)) => tasks,
+                    _ => Vec::new(),
+                };
+                match result {
+                    Ok(compiled) => {
+                        self.modules.insert(module, ModuleSlot::Ready(compiled));
+                        for t in tasks {
+                            self.prepare(t);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(module, "module rejected: {e}");
+                        for t in tasks {
+                            self.fail(t.tenant, t.key, e.clone());
+                        }
+                        self.modules.insert(module, ModuleSlot::Failed(e));
+                    }
+                }
+            }
+            WorkerEvent::JobDone { job, output } => self.job_done(job, output),
+            WorkerEvent::Fetched { pending, deps, result } => self.fetched(pending, deps, result),
+            WorkerEvent::SchedulerClosed(reason) => {
+                tracing::warn!(worker = self.worker, "scheduler connection ended: {reason}");
+                return false;
+            }
+            WorkerEvent::Shutdown => {
+                let _ = self.to_scheduler.send(WorkerRequest::Goodbye);
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(2), self.conn.closed()).await;
+                return false;
+            }
+        }
+        true
+    }
+
+    fn command(&mut self, cmd: WorkerCommand) {
+        match cmd {
+            WorkerCommand::Compute(tasks) => {
+                for t in tasks {
+                    self.accept(t);
+                }
+            }
+            WorkerCommand::Free(keys) => {
+                for (tenant, key) in keys {
+                    self.store.remove(tenant, &key);
+                }
+            }
+            WorkerCommand::SendValue { req, tenant, key } => match self.store.get(tenant, &key) {
+                Some(v) if v.len() > INLINE_VALUE_MAX => {
+                    let conn = self.conn.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = data::send(&conn, &StreamHeader::WorkerValue { req }, v).await {
+                            tracing::debug!("sending value failed: {e}");
+                        }
+                    });
+                }
+                value => {
+                    let _ = self.to_scheduler.send(WorkerRequest::Value { req, value });
+                }
+            },
+            WorkerCommand::Peers(list) => {
+                for p in list {
+                    self.peers.add(p);
+                }
+            }
+            WorkerCommand::PeerLeft(w) => self.peers.remove(w),
+            WorkerCommand::ModuleUnavailable { module } => {
+                if let Some(ModuleSlot::Fetching(tasks)) = self.modules.remove(&module) {
+                    let e = TaskError::ModuleRejected { reason: "the scheduler does not have the module".into() };
+                    for t in tasks {
+                        self.fail(t.tenant, t.key, e.clone());
+                    }
+                }
+            }
+            WorkerCommand::Welcome { .. } | WorkerCommand::Refused { .. } => {
+                tracing::warn!("unexpected hello answer on an open connection");
+            }
+        }
+    }
+
+    fn fail(&mut self, tenant: TenantId, key: KeyId, error: TaskError) {
+        self.failed.push(Failed { tenant, key, error });
+    }
+
+    /// A new task: wait for its module if needed.
+    fn accept(&mut self, task: ComputeTask) {
+        match self.modules.get_mut(&task.module) {
+            None => {
+                let _ = self.to_scheduler.send(WorkerRequest::NeedModule { module: task.module });
+                self.modules.insert(task.module, ModuleSlot::Fetching(vec![task]));
+            }
+            Some(ModuleSlot::Fetching(waiting)) | Some(ModuleSlot::Compiling(waiting)) => waiting.push(task),
+            Some(ModuleSlot::Failed(e)) => {
+                let e = e.clone();
+                self.fail(task.tenant, task.key, e);
+            }
+            Some(ModuleSlot::Ready(_)) => self.prepare(task),
+        }
+    }
+
+    /// The module is ready: gather the dependencies, fetching what is
+    /// elsewhere.
+    fn prepare(&mut self, task: ComputeTask) {
+        if let Err(e) = task.args.validate(task.deps.len()) {
+            self.fail(task.tenant, task.key, TaskError::Abi { message: e.to_string() });
+            return;
+        }
+        if task.deps.is_empty() {
+            self.start(task, &[]);
+            return;
+        }
+        let keys: Vec<KeyId> = task.deps.iter().map(|d| d.key).collect();
+        let values = self.store.get_many(task.tenant, &keys);
+        let missing = values.iter().filter(|v| v.is_none()).count();
+        if missing == 0 {
+            let values: Vec<Bytes> = values.into_iter().flatten().collect();
+            self.start(task, &values);
+            return;
+        }
+        // Group the missing dependencies by the peer to fetch them from.
+        let mut by_peer: FastMap<WorkerId, Vec<usize>> = new_map();
+        for (i, v) in values.iter().enumerate() {
+            if v.is_some() {
+                continue;
+            }
+            match task.deps[i].who_has.iter().find(|w| **w != self.worker) {
+                Some(w) => by_peer.entry(*w).or_default().push(i),
+                None => {
+                    let key = task.deps[i].key.hex();
+                    self.fail(task.tenant, task.key, TaskError::WorkerLost { key });
+                    return;
+                }
+            }
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let tenant = task.tenant;
+        let dep_keys: Vec<KeyId> = task.deps.iter().map(|d| d.key).collect();
+        self.pending.insert(id, PendingTask { task, values, missing });
+        for (peer, deps) in by_peer {
+            let peers = self.peers.clone();
+            let me = self.me.clone();
+            let keys: Vec<KeyId> = deps.iter().map(|i| dep_keys[*i]).collect();
+            tokio::spawn(async move {
+                let result = match peers.info(peer) {
+                    Some(info) => peers.fetch(&info, tenant, keys).await.map_err(|e| e.to_string()),
+                    None => Err(format!("worker {peer} is not known")),
+                };
+                let _ = me.send(WorkerEvent::Fetched { pending: id, deps, result });
+            });
+        }
+    }
+
+    fn fetched(&mut self, pending: u64, deps: Vec<usize>, result: Result<Vec<Option<Bytes>>, String>) {
+        let Some(p) = self.pending.get_mut(&pending) else { return };
+        let lost = match result {
+            Ok(values) => {
+                let mut lost = None;
+                for (i, v) in deps.iter().zip(values) {
+                    match v {
+                        Some(b) => {
+                            if p.values[*i].is_none() {
+                                p.values[*i] = Some(b);
+                                p.missing -= 1;
+                            }
+                        }
+                        None => lost = Some(*i),
+                    }
+                }
+                lost
+            }
+            Err(e) => {
+                tracing::warn!("fetching dependencies failed: {e}");
+                deps.first().copied()
+            }
+        };
+        if let Some(i) = lost {
+            let p = self.pending.remove(&pending).expect("present");
+            let key = p.task.deps[i].key.hex();
+            self.fail(p.task.tenant, p.task.key, TaskError::WorkerLost { key });
+            return;
+        }
+        if p.missing == 0 {
+            let p = self.pending.remove(&pending).expect("present");
+            let values: Vec<Bytes> = p.values.into_iter().flatten().collect();
+            self.start(p.task, &values);
+        }
+    }
+
+    /// Everything is here: splice the arguments and queue the job.
+    fn start(&mut self, task: ComputeTask, deps: &[Bytes]) {
+        let Some(ModuleSlot::Ready(compiled)) = self.modules.get(&task.module) else {
+            self.fail(task.tenant, task.key, TaskError::ModuleRejected { reason: "module not compiled".into() });
+            return;
+        };
+        let compiled = compiled.clone();
+        let mut args = Vec::new();
+        if let Err(e) = task.args.splice_into(|i| &deps[i], task.limits.memory_bytes, &mut args) {
+            let (size, max) = match e {
+                wask_proto::template::TemplateError::TooLarge { size, limit } => (size, limit),
+                _ => (0, 0),
+            };
+            self.fail(
+                task.tenant,
+                task.key,
+                TaskError::LimitExceeded { limit: wask_proto::error::Limit::ArgumentSize, size, max },
+            );
+            return;
+        }
+        let job = self.next_id;
+        self.next_id += 1;
+        self.jobs.insert(job, (task.tenant, task.key));
+        self.pool.submit(Job {
+            id: job,
+            module: compiled,
+            func: task.func,
+            args,
+            limits: task.limits,
+            seed: seed(task.tenant, &task.key),
+        });
+    }
+
+    fn job_done(&mut self, job: u64, output: RunOutput) {
+        let Some((tenant, key)) = self.jobs.remove(&job) else { return };
+        if !output.stdout.is_empty() || !output.stderr.is_empty() {
+            tracing::debug!(
+                key = %key.hex(),
+                stdout = %String::from_utf8_lossy(&output.stdout),
+                stderr = %String::from_utf8_lossy(&output.stderr),
+                "task output"
+            );
+        }
+        match output.result {
+            Ok(bytes) => {
+                let bytes = Bytes::from(bytes);
+                let nbytes = bytes.len() as u64;
+                let value = (bytes.len() <= PUSH_VALUE_MAX).then(|| bytes.clone());
+                match self.store.insert(tenant, key, bytes) {
+                    Ok(()) => self.finished.push(Finished {
+                        tenant,
+                        key,
+                        nbytes,
+                        value,
+                        duration_us: output.elapsed.as_micros() as u64,
+                    }),
+                    Err(full) => self.fail(tenant, key, TaskError::WorkerFull { message: full.to_string() }),
+                }
+            }
+            Err(e) => self.fail(tenant, key, e),
+        }
+    }
+}

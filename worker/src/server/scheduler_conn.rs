@@ -1,0 +1,50 @@
+//! Connecting to the scheduler: pinned TLS, hello with the cluster secret,
+//! then a writer task for reports.
+
+use super::{WorkerConfig, WorkerError};
+use tokio::sync::mpsc;
+use wask_net::{Identity, framed};
+use wask_proto::msg::{WorkerCommand, WorkerRequest};
+use wask_proto::{PROTOCOL_VERSION, WorkerId};
+
+/// An established, welcomed scheduler connection.
+pub(super) struct SchedulerConn {
+    pub worker: WorkerId,
+    pub conn: quinn::Connection,
+    pub tx: mpsc::UnboundedSender<WorkerRequest>,
+    pub reader: framed::FrameReader,
+}
+
+pub(super) async fn connect(
+    endpoint: &quinn::Endpoint,
+    config: &WorkerConfig,
+    peer_address: &str,
+    identity: &Identity,
+) -> Result<SchedulerConn, WorkerError> {
+    let conn =
+        wask_net::endpoint::connect(endpoint, config.scheduler, &config.scheduler_cert, wask_proto::ALPN_WORKER).await?;
+    let (mut send, recv) = conn.open_bi().await.map_err(wask_net::NetError::from)?;
+    let hello = WorkerRequest::Hello {
+        protocol: PROTOCOL_VERSION,
+        secret: config.secret.clone(),
+        name: config.name.clone(),
+        nthreads: config.nthreads as u32,
+        memory_limit: config.memory_limit,
+        peer_address: peer_address.to_string(),
+        peer_cert: identity.cert_der.clone().into(),
+    };
+    framed::write_one(&mut send, &hello).await?;
+    let mut reader = framed::FrameReader::new(recv, wask_proto::limits::MAX_FRAME);
+    let timeout = std::time::Duration::from_secs(wask_proto::limits::HELLO_TIMEOUT_SECS);
+    let answer = tokio::time::timeout(timeout, reader.next::<WorkerCommand>())
+        .await
+        .map_err(|_| WorkerError::Refused("no answer to hello".into()))??;
+    match answer {
+        Some(WorkerCommand::Welcome { worker }) => {
+            let tx = framed::spawn_writer(send);
+            Ok(SchedulerConn { worker, conn, tx, reader })
+        }
+        Some(WorkerCommand::Refused { reason }) => Err(WorkerError::Refused(reason)),
+        _ => Err(WorkerError::Refused("unexpected answer to hello".into())),
+    }
+}
