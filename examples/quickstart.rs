@@ -79,10 +79,10 @@ async fn main() -> anyhow::Result<()> {
     println!("[{}, {}, {}, ..., {}] ({} results)", all[0], all[1], all[2], all[999], all.len());
     anyhow::ensure!(all == (1..=1000).collect::<Vec<i64>>(), "gather returned wrong results");
 
-    println!("\n>>> a = client.submit(inc, 100); b = client.submit(inc, 100)   # pure: same key, computed once");
+    println!("\n>>> a = client.submit(inc, 5000); b = client.submit(inc, 5000)   # pure: same key, computed once");
     let before = executed(&client).await?;
-    let a = client.submit(&inc, (100,))?;
-    let b = client.submit(&inc, (100,))?;
+    let a = client.submit(&inc, (5000,))?;
+    let b = client.submit(&inc, (5000,))?;
     let (ra, rb) = (a.result().await?, b.result().await?);
     let runs = executed(&client).await? - before;
     println!("a.key = {}\nb.key = {}", a.key(), b.key());

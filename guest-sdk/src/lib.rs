@@ -4,7 +4,9 @@
 //! # Tutorial
 //!
 //! A guest is a `cdylib` crate that depends on `wask-guest` (and `serde` if
-//! it defines its own argument types):
+//! it defines its own argument types). Keep guests in a cargo workspace of
+//! their own, apart from native code (see `examples/guests/`); the
+//! `wask-guest-build` crate builds such a workspace from a `build.rs`.
 //!
 //! ```toml
 //! [package]
@@ -15,7 +17,7 @@
 //! crate-type = ["cdylib"]
 //!
 //! [dependencies]
-//! wask-guest = "0.1"
+//! wask-guest = { path = "../../guest-sdk" }   # where wask's guest-sdk/ is
 //! serde = { version = "1", features = ["derive"] }
 //! ```
 //!
@@ -73,7 +75,8 @@
 //! time. A task sees no files, environment, arguments or network; its clock
 //! and random numbers are fixed by the worker, so a pure task gives the same
 //! bytes every time. A panic fails the task with the panic message and its
-//! location.
+//! location. The generated code names the crate `::wask_guest`, so do not
+//! rename the dependency.
 //!
 //! # The ABI
 //!

@@ -8,7 +8,9 @@
 //! 2. an epoch interrupt: [`TaskError::Timeout`];
 //! 3. memory refused by the limiter: [`TaskError::MemoryLimit`] (the guest's
 //!    allocator aborts when it cannot grow, so the trap is only a symptom);
-//! 4. stack exhaustion: [`TaskError::StackOverflow`];
+//! 4. stack exhaustion: [`TaskError::StackOverflow`], for wasmtime's
+//!    native stack and for the shadow stack rustc keeps in linear memory
+//!    (see [`shadow_stack_wrapped`]);
 //! 5. a panic message reported through `wask.panic`: [`TaskError::Panic`];
 //! 6. anything else: [`TaskError::Trap`] with wasmtime's description.
 
@@ -226,16 +228,54 @@ fn classify(
             limit_bytes: memory_limit,
         };
     }
-    if trap == Some(Trap::StackOverflow) {
+    if trap == Some(Trap::StackOverflow) || (trap == Some(Trap::MemoryOutOfBounds) && shadow_stack_wrapped(&error)) {
         return TaskError::StackOverflow;
     }
     if let Some(message) = panic {
         return TaskError::Panic { message };
     }
-    let message = match (trap, error.downcast_ref::<WasmBacktrace>()) {
-        (Some(trap), Some(backtrace)) => format!("{trap}\n{backtrace}"),
-        (Some(trap), None) => trap.to_string(),
-        (None, _) => format!("{error:#}"),
+    let mut message = match trap {
+        Some(trap) => trap.to_string(),
+        None => format!("{error:#}"),
     };
+    if let Some((address, memory_size)) = fault_address(&error) {
+        message.push_str(&format!(" at wasm address {address:#x} (memory is {memory_size:#x} bytes)"));
+    }
+    if let (Some(_), Some(backtrace)) = (trap, error.downcast_ref::<WasmBacktrace>()) {
+        message.push_str(&format!("\n{backtrace}"));
+    }
     TaskError::Trap { message }
+}
+
+/// How far below 4 GiB a wrapped shadow stack pointer can land: the largest
+/// stack frame we expect, with room to spare.
+const SHADOW_STACK_WRAP: u64 = 16 << 20;
+
+/// Whether an out-of-bounds access is the guest's shadow stack running out.
+///
+/// rustc's wasm targets keep locals whose address is taken in a stack in
+/// linear memory, placed first (`--stack-first`) and growing down towards
+/// address 0. Nothing checks it: when it runs out, the stack pointer wraps
+/// below zero and the next frame write lands just under 4 GiB (or just past
+/// it, with the store's offset), far outside memory. Safe Rust makes no other
+/// accesses there, so such a fault is reported as a stack overflow, which is
+/// what the guest's author did.
+fn shadow_stack_wrapped(error: &wasmtime::Error) -> bool {
+    fault_address(error).is_some_and(|(address, memory_size)| {
+        address >= memory_size && address >= (1u64 << 32) - SHADOW_STACK_WRAP
+    })
+}
+
+/// The wasm address and the memory size of a memory fault. wasmtime adds
+/// them to a trap caught by its signal handler as a context whose text is
+/// `memory fault at wasm address 0x… in linear memory of size 0x…` (the type
+/// itself is private); the tests pin that format.
+fn fault_address(error: &wasmtime::Error) -> Option<(u64, u64)> {
+    error.chain().find_map(|cause| {
+        let text = cause.to_string();
+        let rest = text.strip_prefix("memory fault at wasm address 0x")?;
+        let (address, rest) = rest.split_once(' ')?;
+        let size = rest.strip_prefix("in linear memory of size 0x")?;
+        Some((u64::from_str_radix(address, 16).ok()?, u64::from_str_radix(size, 16).ok()?))
+    })
 }

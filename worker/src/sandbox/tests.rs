@@ -326,6 +326,30 @@ fn unbounded_recursion_overflows_the_stack() {
 }
 
 #[test]
+fn running_out_of_shadow_stack_overflows_the_stack() {
+    // As rustc lays it out: a stack pointer global starting at 1024 (the
+    // stack comes first in memory), each frame storing below it, unchecked.
+    let wasm = module(
+        "",
+        1,
+        r#"(global $sp (mut i32) (i32.const 1024))
+           (func $down (export "wask:task:t") (param i32 i32) (result i64)
+             (global.set $sp (i32.sub (global.get $sp) (i32.const 256)))
+             (i64.store offset=8 (global.get $sp) (i64.const 1))
+             (call $down (local.get 0) (local.get 1)))"#,
+        &["t"],
+    );
+    assert_eq!(run(&wasm).result, Err(TaskError::StackOverflow));
+    // A wild access elsewhere is an ordinary trap, with its address.
+    let wild = task("", "(i32.store (i32.const 0x20000) (i32.const 1)) (i64.const 0)");
+    let out = run(&wild).result;
+    assert!(
+        matches!(&out, Err(TaskError::Trap { message }) if message.contains("out of bounds memory access at wasm address 0x20000 (memory is 0x10000 bytes)")),
+        "{out:?}"
+    );
+}
+
+#[test]
 fn a_reported_panic_is_a_panic() {
     let wasm = task_with(
         r#"(import "wask" "panic" (func $panic (param i32 i32)))"#,
