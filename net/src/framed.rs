@@ -30,7 +30,7 @@ impl FrameReader {
     /// The next message, or `None` at a clean end of stream.
     pub async fn next<T: DeserializeOwned>(&mut self) -> Result<Option<T>, NetError> {
         loop {
-            if let Some(msg) = self.decoder.next()? {
+            if let Some(msg) = self.decoder.next_message()? {
                 return Ok(Some(msg));
             }
             match self.recv.read_chunk(256 << 10, true).await? {

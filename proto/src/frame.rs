@@ -110,7 +110,7 @@ impl FrameDecoder {
     }
 
     /// The next whole message, if one is buffered.
-    pub fn next<T: DeserializeOwned>(&mut self) -> Result<Option<T>, FrameError> {
+    pub fn next_message<T: DeserializeOwned>(&mut self) -> Result<Option<T>, FrameError> {
         match self.next_body()? {
             Some(body) => decode_body(body).map(Some),
             None => Ok(None),
@@ -150,7 +150,7 @@ mod tests {
         let mut got = Vec::new();
         for b in &bytes {
             d.push(std::slice::from_ref(b));
-            while let Some(m) = d.next::<ClientRequest>().unwrap() {
+            while let Some(m) = d.next_message::<ClientRequest>().unwrap() {
                 got.push(m);
             }
         }
@@ -162,7 +162,7 @@ mod tests {
     fn oversized_prefix_is_refused_before_the_body() {
         let mut d = FrameDecoder::new(100);
         d.push(&1000u32.to_le_bytes());
-        assert!(matches!(d.next::<ClientRequest>(), Err(FrameError::TooLarge { len: 1000, limit: 100 })));
+        assert!(matches!(d.next_message::<ClientRequest>(), Err(FrameError::TooLarge { len: 1000, limit: 100 })));
     }
 
     #[test]
@@ -182,8 +182,8 @@ mod tests {
             let mut d = FrameDecoder::new(1 << 20);
             d.push(&framed);
             // Either a message or an error; never a panic or a hang.
-            let _ = d.next::<ClientRequest>();
-            let _ = d.next::<crate::msg::WorkerRequest>();
+            let _ = d.next_message::<ClientRequest>();
+            let _ = d.next_message::<crate::msg::WorkerRequest>();
         }
     }
 
@@ -193,7 +193,7 @@ mod tests {
         bytes.pop();
         let mut d = FrameDecoder::new(1 << 20);
         d.push(&bytes);
-        assert!(d.next::<ClientRequest>().unwrap().is_none());
+        assert!(d.next_message::<ClientRequest>().unwrap().is_none());
         assert!(matches!(d.finish(), Err(FrameError::Truncated)));
 
         let mut body = postcard::to_allocvec(&submit()).unwrap();

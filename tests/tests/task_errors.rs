@@ -63,6 +63,13 @@ async fn failures_are_typed_and_the_worker_keeps_serving() {
     let recurse = m.task::<(u64,), u64>("recurse").unwrap();
     assert_eq!(task_error(client.submit(&recurse, (0,)).unwrap().result().await), TaskError::StackOverflow);
     still_serving(4).await;
+    // Big frames exhaust Rust's shadow stack (in linear memory) first.
+    let recurse_big = m.task::<(u64,), u64>("recurse_big").unwrap();
+    match task_error(client.submit(&recurse_big, (0,)).unwrap().result().await) {
+        TaskError::Trap { message } => assert!(message.contains("out of bounds"), "{message}"),
+        e => panic!("expected an out-of-bounds trap, got {e:?}"),
+    }
+    still_serving(40).await;
 
     let sleep = m.task::<(u64,), u64>("sleep_ms").unwrap();
     assert_eq!(

@@ -36,6 +36,9 @@ pub(crate) struct Call {
     /// time limit, `proc_exit`), if one did. It takes precedence over the
     /// trap that carried it out of wasm.
     pub(super) fault: Option<TaskError>,
+    /// Whether the call trapped because the guest's shadow stack ran out
+    /// (see [`super::stack`]).
+    pub(super) stack_ran_out: bool,
     /// Virtual nanoseconds elapsed: advanced only by sleeps.
     pub(super) clock_ns: u64,
     /// Key of the random stream.
@@ -62,6 +65,7 @@ impl Call {
             stderr: Vec::new(),
             panic: None,
             fault: None,
+            stack_ran_out: false,
             clock_ns: 0,
             seed,
             random: None,

@@ -8,6 +8,8 @@
 //! - [`call`]: the host state of one call (the `T` of `Store<T>`).
 //! - [`limits`]: the `ResourceLimiter` enforcing the memory limit.
 //! - [`memory`]: bounds-checked access to guest memory.
+//! - [`stack`]: finding the guest's shadow stack pointer, to tell a stack
+//!   that ran out from other out-of-bounds accesses.
 //! - [`wasi`]: the hand-written, deny-by-default WASI preview 1.
 //! - [`run`]: one call: instantiate, pass the arguments, call, read the
 //!   result, and map every way it can fail to a `TaskError`.
@@ -21,6 +23,7 @@ mod engine;
 mod limits;
 mod memory;
 mod run;
+mod stack;
 mod ticker;
 mod wasi;
 
@@ -109,6 +112,8 @@ struct CompiledInner {
     alloc: ModuleExport,
     /// The export of each task, by task number.
     tasks: Vec<ModuleExport>,
+    /// The export added for the shadow stack pointer, if the module has one.
+    stack_pointer: Option<ModuleExport>,
 }
 
 impl Compiled {
@@ -178,7 +183,9 @@ impl Sandbox {
         let rejected = |reason: String| TaskError::ModuleRejected { reason };
         let info = wask_proto::module::inspect(wasm, &ModulePolicy::default())
             .map_err(|e| rejected(e.to_string()))?;
-        let module = Module::new(&self.engine, wasm)
+        let with_stack_pointer = stack::export_stack_pointer(wasm);
+        let bytes = with_stack_pointer.as_deref().unwrap_or(wasm);
+        let module = Module::new(&self.engine, bytes)
             .map_err(|e| rejected(format!("compilation failed: {e:#}")))?;
         let pre = self
             .linker
@@ -203,6 +210,7 @@ impl Sandbox {
                 memory,
                 alloc,
                 tasks,
+                stack_pointer: module.get_export_index(stack::STACK_POINTER_EXPORT),
             }),
         })
     }

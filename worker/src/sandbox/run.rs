@@ -10,17 +10,19 @@
 //!    allocator aborts when it cannot grow, so the trap is only a symptom);
 //! 4. stack exhaustion: [`TaskError::StackOverflow`], for wasmtime's
 //!    native stack and for the shadow stack rustc keeps in linear memory
-//!    (see [`shadow_stack_wrapped`]);
+//!    (see [`super::stack`]);
 //! 5. a panic message reported through `wask.panic`: [`TaskError::Panic`];
 //! 6. anything else: [`TaskError::Trap`] with wasmtime's description.
 
 use super::call::Call;
 use super::limits::CallLimiter;
-use super::{CompiledInner, RunOutput, RunRequest, Sandbox, engine, ticker};
+use super::{CompiledInner, RunOutput, RunRequest, Sandbox, engine, stack, ticker};
 use std::time::Instant;
 use wask_proto::TaskError;
 use wask_proto::error::Limit;
-use wasmtime::{Extern, Memory, ModuleExport, Store, Trap, TypedFunc, WasmBacktrace};
+use wasmtime::{
+    Extern, Instance, Memory, ModuleExport, Store, Trap, TypedFunc, Val, WasmBacktrace,
+};
 
 /// Status byte of a task's output: the postcard result follows.
 const STATUS_OK: u8 = 0;
@@ -81,17 +83,9 @@ pub(super) fn run(sandbox: &Sandbox, module: &CompiledInner, req: RunRequest<'_>
 
     let outcome = call_task(&mut store, module, task, req.args, req.limits.result_bytes);
     let elapsed = started.elapsed();
-    let call = store.into_data();
-    let result = outcome.map_err(|stop| {
-        classify(
-            stop,
-            call.fault,
-            &call.limiter,
-            call.panic,
-            req.limits.time_ms,
-            memory_limit,
-        )
-    });
+    let mut call = store.into_data();
+    let result =
+        outcome.map_err(|stop| classify(stop, &mut call, req.limits.time_ms, memory_limit));
     RunOutput {
         result,
         stdout: call.stdout,
@@ -109,6 +103,46 @@ fn call_task(
     result_max: u64,
 ) -> Result<Vec<u8>, Stop> {
     let instance = module.pre.instantiate(&mut *store)?;
+    let result = call_instance(store, module, instance, task, args, result_max);
+    if let Err(Stop::Wasm(error)) = &result
+        && error.downcast_ref::<Trap>() == Some(&Trap::MemoryOutOfBounds)
+    {
+        store.data_mut().stack_ran_out = shadow_stack_ran_out(store, module, instance);
+    }
+    result
+}
+
+/// Whether the instance's shadow stack pointer wrapped (see
+/// [`super::stack`]).
+fn shadow_stack_ran_out(
+    store: &mut Store<Call>,
+    module: &CompiledInner,
+    instance: Instance,
+) -> bool {
+    let Some(export) = &module.stack_pointer else {
+        return false;
+    };
+    let (Some(Extern::Global(sp)), Some(Extern::Memory(memory))) = (
+        instance.get_module_export(&mut *store, export),
+        instance.get_module_export(&mut *store, &module.memory),
+    ) else {
+        return false;
+    };
+    match sp.get(&mut *store) {
+        Val::I32(sp) => stack::wrapped(sp as u32, memory.data_size(&*store)),
+        _ => false,
+    }
+}
+
+/// Passes `args` to `task` of `instance`, calls it and reads its output.
+fn call_instance(
+    store: &mut Store<Call>,
+    module: &CompiledInner,
+    instance: Instance,
+    task: ModuleExport,
+    args: &[u8],
+    result_max: u64,
+) -> Result<Vec<u8>, Stop> {
     let (Some(Extern::Memory(memory)), Some(Extern::Func(alloc)), Some(Extern::Func(task))) = (
         instance.get_module_export(&mut *store, &module.memory),
         instance.get_module_export(&mut *store, &module.alloc),
@@ -120,8 +154,9 @@ fn call_task(
         ));
     };
     // SAFETY: `inspect` checked that `wask:alloc` has type (i32) -> i32 and
-    // every task export (i32, i32) -> i64, on the very bytes this module was
-    // compiled from; `typed` would only repeat that check on every call.
+    // every task export (i32, i32) -> i64, on the bytes this module was
+    // compiled from (give or take the stack pointer export); `typed` would
+    // only repeat that check on every call.
     let (alloc, task) = unsafe {
         (
             TypedFunc::<i32, i32>::new_unchecked(&*store, alloc),
@@ -204,34 +239,27 @@ fn read_output(
 
 /// Maps a failed call to its `TaskError`, most specific cause first (see
 /// the module docs).
-fn classify(
-    stop: Stop,
-    fault: Option<TaskError>,
-    limiter: &CallLimiter,
-    panic: Option<String>,
-    limit_ms: u64,
-    memory_limit: u64,
-) -> TaskError {
+fn classify(stop: Stop, call: &mut Call, limit_ms: u64, memory_limit: u64) -> TaskError {
     let error = match stop {
         Stop::Task(e) => return e,
         Stop::Wasm(error) => error,
     };
-    if let Some(fault) = fault {
+    if let Some(fault) = call.fault.take() {
         return fault;
     }
     let trap = error.downcast_ref::<Trap>().copied();
     if trap == Some(Trap::Interrupt) {
         return TaskError::Timeout { limit_ms };
     }
-    if limiter.memory_refused {
+    if call.limiter.memory_refused {
         return TaskError::MemoryLimit {
             limit_bytes: memory_limit,
         };
     }
-    if trap == Some(Trap::StackOverflow) || (trap == Some(Trap::MemoryOutOfBounds) && shadow_stack_wrapped(&error)) {
+    if trap == Some(Trap::StackOverflow) || call.stack_ran_out {
         return TaskError::StackOverflow;
     }
-    if let Some(message) = panic {
+    if let Some(message) = call.panic.take() {
         return TaskError::Panic { message };
     }
     let mut message = match trap {
@@ -239,7 +267,9 @@ fn classify(
         None => format!("{error:#}"),
     };
     if let Some((address, memory_size)) = fault_address(&error) {
-        message.push_str(&format!(" at wasm address {address:#x} (memory is {memory_size:#x} bytes)"));
+        message.push_str(&format!(
+            " at wasm address {address:#x} (memory is {memory_size:#x} bytes)"
+        ));
     }
     if let (Some(_), Some(backtrace)) = (trap, error.downcast_ref::<WasmBacktrace>()) {
         message.push_str(&format!("\n{backtrace}"));
@@ -247,35 +277,19 @@ fn classify(
     TaskError::Trap { message }
 }
 
-/// How far below 4 GiB a wrapped shadow stack pointer can land: the largest
-/// stack frame we expect, with room to spare.
-const SHADOW_STACK_WRAP: u64 = 16 << 20;
-
-/// Whether an out-of-bounds access is the guest's shadow stack running out.
-///
-/// rustc's wasm targets keep locals whose address is taken in a stack in
-/// linear memory, placed first (`--stack-first`) and growing down towards
-/// address 0. Nothing checks it: when it runs out, the stack pointer wraps
-/// below zero and the next frame write lands just under 4 GiB (or just past
-/// it, with the store's offset), far outside memory. Safe Rust makes no other
-/// accesses there, so such a fault is reported as a stack overflow, which is
-/// what the guest's author did.
-fn shadow_stack_wrapped(error: &wasmtime::Error) -> bool {
-    fault_address(error).is_some_and(|(address, memory_size)| {
-        address >= memory_size && address >= (1u64 << 32) - SHADOW_STACK_WRAP
-    })
-}
-
-/// The wasm address and the memory size of a memory fault. wasmtime adds
-/// them to a trap caught by its signal handler as a context whose text is
-/// `memory fault at wasm address 0x… in linear memory of size 0x…` (the type
-/// itself is private); the tests pin that format.
+/// The wasm address and the memory size of a memory fault, for the trap's
+/// message. wasmtime adds them to a trap caught by its signal handler as a
+/// context whose text is `memory fault at wasm address 0x… in linear memory
+/// of size 0x…` (the type itself is private; a test pins the format).
 fn fault_address(error: &wasmtime::Error) -> Option<(u64, u64)> {
     error.chain().find_map(|cause| {
         let text = cause.to_string();
         let rest = text.strip_prefix("memory fault at wasm address 0x")?;
         let (address, rest) = rest.split_once(' ')?;
         let size = rest.strip_prefix("in linear memory of size 0x")?;
-        Some((u64::from_str_radix(address, 16).ok()?, u64::from_str_radix(size, 16).ok()?))
+        Some((
+            u64::from_str_radix(address, 16).ok()?,
+            u64::from_str_radix(size, 16).ok()?,
+        ))
     })
 }

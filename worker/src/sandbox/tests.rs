@@ -327,21 +327,35 @@ fn unbounded_recursion_overflows_the_stack() {
 
 #[test]
 fn running_out_of_shadow_stack_overflows_the_stack() {
-    // As rustc lays it out: a stack pointer global starting at 1024 (the
-    // stack comes first in memory), each frame storing below it, unchecked.
-    let wasm = module(
-        "",
-        1,
-        r#"(global $sp (mut i32) (i32.const 1024))
-           (func $down (export "wask:task:t") (param i32 i32) (result i64)
-             (global.set $sp (i32.sub (global.get $sp) (i32.const 256)))
-             (i64.store offset=8 (global.get $sp) (i64.const 1))
-             (call $down (local.get 0) (local.get 1)))"#,
-        &["t"],
-    );
-    assert_eq!(run(&wasm).result, Err(TaskError::StackOverflow));
+    // As rustc lays it out: global 0 is the stack pointer, starting at 1024
+    // (the stack comes first in memory); each frame stores below it,
+    // unchecked. The frame is written with memory.fill, as rustc does for
+    // arrays: that traps without a fault address.
+    let frames = |write: &str| {
+        with_tasks(
+            wat::parse_str(format!(
+                r#"(module
+                     (global $__stack_pointer (mut i32) (i32.const 1024))
+                     (memory (export "memory") 1)
+                     (func (export "wask:alloc") (param i32) (result i32) (i32.const 2048))
+                     (func $down (export "wask:task:t") (param i32 i32) (result i64)
+                       (global.set $__stack_pointer (i32.sub (global.get $__stack_pointer) (i32.const 256)))
+                       {write}
+                       (call $down (local.get 0) (local.get 1))))"#
+            ))
+            .unwrap(),
+            &["t"],
+        )
+    };
+    let fill = frames("(memory.fill (global.get $__stack_pointer) (i32.const 1) (i32.const 256))");
+    assert_eq!(run(&fill).result, Err(TaskError::StackOverflow));
+    let store = frames("(i64.store offset=8 (global.get $__stack_pointer) (i64.const 1))");
+    assert_eq!(run(&store).result, Err(TaskError::StackOverflow));
     // A wild access elsewhere is an ordinary trap, with its address.
-    let wild = task("", "(i32.store (i32.const 0x20000) (i32.const 1)) (i64.const 0)");
+    let wild = task(
+        "",
+        "(i32.store (i32.const 0x20000) (i32.const 1)) (i64.const 0)",
+    );
     let out = run(&wild).result;
     assert!(
         matches!(&out, Err(TaskError::Trap { message }) if message.contains("out of bounds memory access at wasm address 0x20000 (memory is 0x10000 bytes)")),
@@ -816,41 +830,127 @@ fn invalid_configurations_are_refused() {
 #[test]
 fn scratch_real_guests() {
     let dir = "/work/main/target/wasm-guests/wasm32-wasip1/release";
-    let faulty = sandbox().compile(&std::fs::read(format!("{dir}/faulty.wasm")).unwrap()).unwrap();
-    let math = sandbox().compile(&std::fs::read(format!("{dir}/math.wasm")).unwrap()).unwrap();
+    let faulty = sandbox()
+        .compile(&std::fs::read(format!("{dir}/faulty.wasm")).unwrap())
+        .unwrap();
+    let math = sandbox()
+        .compile(&std::fs::read(format!("{dir}/math.wasm")).unwrap())
+        .unwrap();
     let go = |m: &Compiled, name: &str, args: Vec<u8>, limits: ResolvedLimits| {
         let (func, _) = m.info().task(name).unwrap();
-        let out = sandbox().run(m, RunRequest { func, args: &args, limits, seed: [1; 32] });
-        println!("{name}: {:?} stdout={} stderr={:?} elapsed={:?}", out.result.as_ref().map(|v| if v.len() > 40 { format!("{} bytes", v.len()) } else { format!("{v:?}") }), out.stdout.len(), String::from_utf8_lossy(&out.stderr[..out.stderr.len().min(300)]), out.elapsed);
+        let out = sandbox().run(
+            m,
+            RunRequest {
+                func,
+                args: &args,
+                limits,
+                seed: [1; 32],
+            },
+        );
+        println!(
+            "{name}: {:?} stdout={} stderr={:?} elapsed={:?}",
+            out.result.as_ref().map(|v| if v.len() > 40 {
+                format!("{} bytes", v.len())
+            } else {
+                format!("{v:?}")
+            }),
+            out.stdout.len(),
+            String::from_utf8_lossy(&out.stderr[..out.stderr.len().min(300)]),
+            out.elapsed
+        );
         out
     };
     let l = limits();
-    go(&faulty, "boom", postcard::to_allocvec(&"kaboom").unwrap(), l);
+    go(
+        &faulty,
+        "boom",
+        postcard::to_allocvec(&"kaboom").unwrap(),
+        l,
+    );
     go(&faulty, "fail", postcard::to_allocvec(&"nope").unwrap(), l);
     go(&faulty, "spin", vec![], ResolvedLimits { time_ms: 30, ..l });
-    go(&faulty, "grow", postcard::to_allocvec(&1_000_000u64).unwrap(), ResolvedLimits { memory_bytes: 8 << 20, ..l });
+    go(
+        &faulty,
+        "grow",
+        postcard::to_allocvec(&1_000_000u64).unwrap(),
+        ResolvedLimits {
+            memory_bytes: 8 << 20,
+            ..l
+        },
+    );
     go(&faulty, "recurse", postcard::to_allocvec(&0u64).unwrap(), l);
-    go(&faulty, "sleep_ms", postcard::to_allocvec(&3u64).unwrap(), l);
-    go(&faulty, "sleep_ms", postcard::to_allocvec(&300u64).unwrap(), ResolvedLimits { time_ms: 100, ..l });
-    go(&faulty, "big", postcard::to_allocvec(&100_000u64).unwrap(), ResolvedLimits { result_bytes: 1000, ..l });
-    go(&faulty, "read_file", postcard::to_allocvec(&"/etc/passwd").unwrap(), l);
+    go(
+        &faulty,
+        "sleep_ms",
+        postcard::to_allocvec(&3u64).unwrap(),
+        l,
+    );
+    go(
+        &faulty,
+        "sleep_ms",
+        postcard::to_allocvec(&300u64).unwrap(),
+        ResolvedLimits { time_ms: 100, ..l },
+    );
+    go(
+        &faulty,
+        "big",
+        postcard::to_allocvec(&100_000u64).unwrap(),
+        ResolvedLimits {
+            result_bytes: 1000,
+            ..l
+        },
+    );
+    go(
+        &faulty,
+        "read_file",
+        postcard::to_allocvec(&"/etc/passwd").unwrap(),
+        l,
+    );
     go(&faulty, "env_and_args", vec![], l);
     go(&faulty, "now_and_random", vec![], l);
     go(&faulty, "print", postcard::to_allocvec(&100u64).unwrap(), l);
-    go(&faulty, "print", postcard::to_allocvec(&100_000u64).unwrap(), ResolvedLimits { output_bytes: 1000, ..l });
-    go(&faulty, "divide", postcard::to_allocvec(&(1i32, 0i32)).unwrap(), l);
+    go(
+        &faulty,
+        "print",
+        postcard::to_allocvec(&100_000u64).unwrap(),
+        ResolvedLimits {
+            output_bytes: 1000,
+            ..l
+        },
+    );
+    go(
+        &faulty,
+        "divide",
+        postcard::to_allocvec(&(1i32, 0i32)).unwrap(),
+        l,
+    );
     go(&faulty, "boom", vec![0xff, 0xff], l);
     go(&math, "inc", postcard::to_allocvec(&41i64).unwrap(), l);
     go(&math, "random_u64", vec![], l);
-    go(&math, "mean", postcard::to_allocvec(&vec![1.0f64, 2.0]).unwrap(), l);
-    for t in &faulty.info().tasks { println!("{}", t.display()); }
+    go(
+        &math,
+        "mean",
+        postcard::to_allocvec(&vec![1.0f64, 2.0]).unwrap(),
+        l,
+    );
+    for t in &faulty.info().tasks {
+        println!("{}", t.display());
+    }
     let args = postcard::to_allocvec(&41i64).unwrap();
     let (func, _) = math.info().task("inc").unwrap();
     for round in 0..3 {
         let n = 20_000;
         let t = Instant::now();
         for _ in 0..n {
-            let out = sandbox().run(&math, RunRequest { func, args: &args, limits: l, seed: [1; 32] });
+            let out = sandbox().run(
+                &math,
+                RunRequest {
+                    func,
+                    args: &args,
+                    limits: l,
+                    seed: [1; 32],
+                },
+            );
             assert!(out.result.is_ok());
         }
         println!("round {round}: {:?} per run", t.elapsed() / n);

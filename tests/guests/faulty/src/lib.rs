@@ -59,8 +59,18 @@ pub fn grow(step: u64) -> u64 {
 #[wask_guest::task]
 #[allow(unconditional_recursion)]
 pub fn recurse(n: u64) -> u64 {
+    // Small frames: nothing lives on the shadow stack in linear memory, so
+    // the wasm call stack itself overflows (the sandbox's stack limit).
+    recurse(black_box(n + 1)).wrapping_add(black_box(1))
+}
+
+/// Unbounded recursion with 1 KiB frames: Rust keeps such locals on the
+/// shadow stack in linear memory, which runs out first and ends in an
+/// out-of-bounds access.
+#[wask_guest::task]
+pub fn recurse_big(n: u64) -> u64 {
     let frame = black_box([n as u8; 1024]);
-    recurse(black_box(n + 1)) + black_box(frame[(n % 1024) as usize] as u64) + black_box(1)
+    recurse_big(black_box(n + 1)) + black_box(frame[(n % 1024) as usize] as u64) + black_box(1)
 }
 
 /// Sleeps `ms` milliseconds (WASI `poll_oneoff`), then returns `ms`.
