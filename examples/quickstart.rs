@@ -22,7 +22,13 @@ fn scheduler_file() -> Option<String> {
 }
 
 async fn executed(client: &Client) -> anyhow::Result<u64> {
-    Ok(client.info().await?.workers.iter().map(|w| w.executed).sum())
+    Ok(client
+        .info()
+        .await?
+        .workers
+        .iter()
+        .map(|w| w.executed)
+        .sum())
 }
 
 #[tokio::main]
@@ -44,7 +50,10 @@ async fn main() -> anyhow::Result<()> {
     let info = client.info().await?;
     println!("{client:?} with {} workers", info.workers.len());
 
-    let math = client.load_module(env!("WASK_GUEST_MATH")).await.context("loading math.wasm")?;
+    let math = client
+        .load_module(env!("WASK_GUEST_MATH"))
+        .await
+        .context("loading math.wasm")?;
     println!(">>> math = client.load_module(\"math.wasm\")");
     for t in math.tasks() {
         println!("    {}", t.display());
@@ -76,25 +85,50 @@ async fn main() -> anyhow::Result<()> {
 
     println!("\n>>> client.gather(L)");
     let all = client.gather(&l).await?;
-    println!("[{}, {}, {}, ..., {}] ({} results)", all[0], all[1], all[2], all[999], all.len());
-    anyhow::ensure!(all == (1..=1000).collect::<Vec<i64>>(), "gather returned wrong results");
+    println!(
+        "[{}, {}, {}, ..., {}] ({} results)",
+        all[0],
+        all[1],
+        all[2],
+        all[999],
+        all.len()
+    );
+    anyhow::ensure!(
+        all == (1..=1000).collect::<Vec<i64>>(),
+        "gather returned wrong results"
+    );
 
-    println!("\n>>> a = client.submit(inc, 5000); b = client.submit(inc, 5000)   # pure: same key, computed once");
+    println!(
+        "\n>>> a = client.submit(inc, 5000); b = client.submit(inc, 5000)   # pure: same key, computed once"
+    );
     let before = executed(&client).await?;
     let a = client.submit(&inc, (5000,))?;
     let b = client.submit(&inc, (5000,))?;
     let (ra, rb) = (a.result().await?, b.result().await?);
     let runs = executed(&client).await? - before;
     println!("a.key = {}\nb.key = {}", a.key(), b.key());
-    println!("keys equal: {}, results: {ra} {rb}, executions: {runs}", a.key() == b.key());
-    anyhow::ensure!(a.key() == b.key() && runs == 1, "pure calls were not deduplicated");
+    println!(
+        "keys equal: {}, results: {ra} {rb}, executions: {runs}",
+        a.key() == b.key()
+    );
+    anyhow::ensure!(
+        a.key() == b.key() && runs == 1,
+        "pure calls were not deduplicated"
+    );
 
-    println!("\n>>> r1 = client.submit(inc, 1, pure=False); r2 = client.submit(inc, 1, pure=False)");
+    println!(
+        "\n>>> r1 = client.submit(inc, 1, pure=False); r2 = client.submit(inc, 1, pure=False)"
+    );
     let impure = Options::new().pure(false);
     let r1 = client.submit_with(&inc, (1,), &impure)?;
     let r2 = client.submit_with(&inc, (1,), &impure)?;
     println!("r1.key = {}\nr2.key = {}", r1.key(), r2.key());
-    println!("keys differ: {}, results: {} {}", r1.key() != r2.key(), r1.result().await?, r2.result().await?);
+    println!(
+        "keys differ: {}, results: {} {}",
+        r1.key() != r2.key(),
+        r1.result().await?,
+        r2.result().await?
+    );
     anyhow::ensure!(r1.key() != r2.key(), "impure calls got the same key");
 
     client.close();

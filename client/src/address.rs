@@ -3,7 +3,6 @@
 //! `wask-scheduler --scheduler-file`).
 
 use crate::error::{Error, Result};
-use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -16,47 +15,37 @@ pub struct SchedulerAddress {
     pub cert_der: Vec<u8>,
 }
 
-/// The JSON of a scheduler file.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct SchedulerFile {
-    /// `host:port`.
-    pub address: String,
-    /// The certificate, DER bytes in lower-case hex.
-    pub cert_der_hex: String,
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
-}
+pub use wask_proto::scheduler_file::SchedulerFile;
 
 impl SchedulerAddress {
     /// Reads a scheduler file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<SchedulerAddress> {
         let path = path.as_ref();
-        let err = |message: String| Error::Io { path: path.display().to_string(), message };
+        let err = |message: String| Error::Io {
+            path: path.display().to_string(),
+            message,
+        };
         let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
         let file: SchedulerFile = serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
         let addr = resolve(&file.address).map_err(err)?;
-        let cert_der = unhex(&file.cert_der_hex).ok_or_else(|| err("cert_der_hex is not hex".into()))?;
+        let cert_der = file
+            .cert_der()
+            .ok_or_else(|| err("cert_der_hex is not hex".into()))?;
         Ok(SchedulerAddress { addr, cert_der })
     }
 
     /// The scheduler file's contents for this address.
     pub fn to_file(&self) -> SchedulerFile {
-        SchedulerFile { address: self.addr.to_string(), cert_der_hex: hex(&self.cert_der) }
+        SchedulerFile::new(self.addr.to_string(), &self.cert_der)
     }
 
     /// Writes a scheduler file (atomically: temp file, then rename).
     pub fn write_file(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        let err = |e: std::io::Error| Error::Io { path: path.display().to_string(), message: e.to_string() };
+        let err = |e: std::io::Error| Error::Io {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        };
         let json = serde_json::to_string_pretty(&self.to_file()).expect("plain struct");
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, json).map_err(err)?;
@@ -121,13 +110,20 @@ mod tests {
 
     #[test]
     fn scheduler_file_round_trip() {
-        let a = SchedulerAddress { addr: "127.0.0.1:8786".parse().unwrap(), cert_der: vec![0, 1, 0xfe, 0xff] };
+        let a = SchedulerAddress {
+            addr: "127.0.0.1:8786".parse().unwrap(),
+            cert_der: vec![0, 1, 0xfe, 0xff],
+        };
         let dir = std::env::temp_dir().join(format!("wask-addr-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("scheduler.json");
         a.write_file(&p).unwrap();
         assert_eq!(SchedulerAddress::from_file(&p).unwrap(), a);
-        std::fs::write(&p, "{\"address\": \"127.0.0.1:1\", \"cert_der_hex\": \"zz\"}").unwrap();
+        std::fs::write(
+            &p,
+            "{\"address\": \"127.0.0.1:1\", \"cert_der_hex\": \"zz\"}",
+        )
+        .unwrap();
         assert!(SchedulerAddress::from_file(&p).is_err());
         assert!(SchedulerAddress::from_file(dir.join("missing.json")).is_err());
     }

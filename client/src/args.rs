@@ -12,8 +12,8 @@ use crate::error::Error;
 use crate::registry::Holder;
 use serde::Serialize;
 use std::sync::Arc;
-use wask_proto::template::{ArgTemplate, Hole};
 use wask_proto::KeyId;
+use wask_proto::template::{ArgTemplate, Hole};
 
 /// Builds an argument template.
 #[derive(Default)]
@@ -32,6 +32,10 @@ impl TemplateWriter {
         Ok(())
     }
 
+    pub(crate) fn raw(&mut self, bytes: &[u8]) {
+        self.bytes.extend_from_slice(bytes);
+    }
+
     fn hole(&mut self, holder: &Arc<Holder>) {
         let key = holder.key.id;
         let dep = match self.deps.iter().position(|d| *d == key) {
@@ -42,10 +46,16 @@ impl TemplateWriter {
                 self.deps.len() - 1
             }
         };
-        self.holes.push(Hole { at: self.bytes.len() as u32, dep: dep as u32 });
+        self.holes.push(Hole {
+            at: self.bytes.len() as u32,
+            dep: dep as u32,
+        });
     }
 
-    fn list<'a, T: 'a>(&mut self, futures: impl ExactSizeIterator<Item = &'a Future<T>>) -> Result<(), Error> {
+    fn list<'a, T: 'a>(
+        &mut self,
+        futures: impl ExactSizeIterator<Item = &'a Future<T>>,
+    ) -> Result<(), Error> {
         self.value(&(futures.len() as u64))?; // postcard: a sequence is a varint length, then the items
         for f in futures {
             self.hole(&f.holder);
@@ -54,7 +64,14 @@ impl TemplateWriter {
     }
 
     pub(crate) fn finish(self) -> (ArgTemplate, Vec<KeyId>, Vec<Arc<Holder>>) {
-        (ArgTemplate { bytes: self.bytes.into(), holes: self.holes }, self.deps, self.keep)
+        (
+            ArgTemplate {
+                bytes: self.bytes.into(),
+                holes: self.holes,
+            },
+            self.deps,
+            self.keep,
+        )
     }
 }
 

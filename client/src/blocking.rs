@@ -41,7 +41,9 @@ pub struct Future<T> {
 
 impl<T> Clone for Future<T> {
     fn clone(&self) -> Self {
-        Future { inner: self.inner.clone() }
+        Future {
+            inner: self.inner.clone(),
+        }
     }
 }
 
@@ -92,12 +94,19 @@ fn wrap<T>(v: Vec<crate::Future<T>>) -> Vec<Future<T>> {
 impl Client {
     /// Connects to a scheduler address or scheduler file.
     pub fn connect(target: impl ToScheduler) -> Result<Client> {
-        Ok(Client { inner: block_on(crate::Client::connect(target))? })
+        Ok(Client {
+            inner: block_on(crate::Client::connect(target))?,
+        })
     }
 
     /// Connects with a tenant token.
-    pub fn connect_with_token(target: impl ToScheduler, token: impl Into<String>) -> Result<Client> {
-        Ok(Client { inner: block_on(crate::Client::builder(target).token(token).connect())? })
+    pub fn connect_with_token(
+        target: impl ToScheduler,
+        token: impl Into<String>,
+    ) -> Result<Client> {
+        Ok(Client {
+            inner: block_on(crate::Client::builder(target).token(token).connect())?,
+        })
     }
 
     /// Loads a module from a `.wasm` file.
@@ -107,16 +116,29 @@ impl Client {
 
     /// Submits one call.
     pub fn submit<P, R, A: Args<P>>(&self, task: &Task<P, R>, args: A) -> Result<Future<R>> {
-        Ok(Future { inner: self.inner.submit(task, args)? })
+        Ok(Future {
+            inner: self.inner.submit(task, args)?,
+        })
     }
 
     /// Submits one call with options.
-    pub fn submit_with<P, R, A: Args<P>>(&self, task: &Task<P, R>, args: A, options: &Options) -> Result<Future<R>> {
-        Ok(Future { inner: self.inner.submit_with(task, args, options)? })
+    pub fn submit_with<P, R, A: Args<P>>(
+        &self,
+        task: &Task<P, R>,
+        args: A,
+        options: &Options,
+    ) -> Result<Future<R>> {
+        Ok(Future {
+            inner: self.inner.submit_with(task, args, options)?,
+        })
     }
 
     /// Submits one call per item.
-    pub fn map<P, R, A: Args<P>>(&self, task: &Task<P, R>, items: impl IntoIterator<Item = A>) -> Result<Vec<Future<R>>> {
+    pub fn map<P, R, A: Args<P>>(
+        &self,
+        task: &Task<P, R>,
+        items: impl IntoIterator<Item = A>,
+    ) -> Result<Vec<Future<R>>> {
         Ok(wrap(self.inner.map(task, items)?))
     }
 

@@ -26,7 +26,12 @@ pub struct Client {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "<Client {} to {}>", self.conn.id, self.conn.conn.remote_address())
+        write!(
+            f,
+            "<Client {} to {}>",
+            self.conn.id,
+            self.conn.conn.remote_address()
+        )
     }
 }
 
@@ -62,16 +67,20 @@ impl Client {
 
     /// Connection settings (token) before connecting.
     pub fn builder<S: ToScheduler>(target: S) -> ClientBuilder<S> {
-        ClientBuilder { target, token: None }
+        ClientBuilder {
+            target,
+            token: None,
+        }
     }
 
     /// Loads a module from a `.wasm` file: checks it here, uploads it only if
     /// the scheduler does not have it yet.
     pub async fn load_module(&self, path: impl AsRef<Path>) -> Result<Module> {
         let path = path.as_ref();
-        let bytes = tokio::fs::read(path)
-            .await
-            .map_err(|e| Error::Io { path: path.display().to_string(), message: e.to_string() })?;
+        let bytes = tokio::fs::read(path).await.map_err(|e| Error::Io {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
         self.load_module_bytes(bytes).await
     }
 
@@ -79,30 +88,49 @@ impl Client {
     pub async fn load_module_bytes(&self, bytes: impl Into<bytes::Bytes>) -> Result<Module> {
         let bytes: bytes::Bytes = bytes.into();
         let checked = bytes.clone();
-        let info = tokio::task::spawn_blocking(move || wask_proto::module::inspect(&checked, &Default::default()))
-            .await
-            .map_err(|e| Error::ModuleRefused(e.to_string()))?
-            .map_err(|e| Error::ModuleRefused(e.to_string()))?;
+        let info = tokio::task::spawn_blocking(move || {
+            wask_proto::module::inspect(&checked, &Default::default())
+        })
+        .await
+        .map_err(|e| Error::ModuleRefused(e.to_string()))?
+        .map_err(|e| Error::ModuleRefused(e.to_string()))?;
         self.conn.registry.check_connected()?;
         let (req, mut replies) = self.conn.request();
-        self.conn.registry.send(ClientRequest::Module { req, hash: info.hash });
+        self.conn.registry.send(ClientRequest::Module {
+            req,
+            hash: info.hash,
+        });
         let result = loop {
             match replies.recv().await {
                 Some(ClientEvent::ModuleReady { module, .. }) => break Ok(module),
-                Some(ClientEvent::ModuleRefused { reason, .. }) => break Err(Error::ModuleRefused(reason)),
+                Some(ClientEvent::ModuleRefused { reason, .. }) => {
+                    break Err(Error::ModuleRefused(reason));
+                }
                 Some(ClientEvent::ModuleNeeded { .. }) => {
                     let header = StreamHeader::Module { hash: info.hash };
-                    if let Err(e) = wask_net::data::send(&self.conn.conn, &header, bytes.clone()).await {
+                    if let Err(e) =
+                        wask_net::data::send(&self.conn.conn, &header, bytes.clone()).await
+                    {
                         break Err(Error::ConnectionLost(e.to_string()));
                     }
                 }
                 Some(_) => {}
-                None => break Err(Error::ConnectionLost("connection closed while loading a module".into())),
+                None => {
+                    break Err(Error::ConnectionLost(
+                        "connection closed while loading a module".into(),
+                    ));
+                }
             }
         };
         self.conn.done(req);
         let id = result?;
-        Ok(Module { inner: Arc::new(ModuleInner { id, client: self.conn.id, info }) })
+        Ok(Module {
+            inner: Arc::new(ModuleInner {
+                id,
+                client: self.conn.id,
+                info,
+            }),
+        })
     }
 
     fn spec<P, R, A: Args<P>>(
@@ -112,7 +140,9 @@ impl Client {
         options: &Options,
     ) -> Result<(TaskSpec, TaskKey, Vec<Arc<Holder>>)> {
         if task.module.inner.client != self.conn.id {
-            return Err(Error::ModuleRefused("the task's module was loaded by another client".into()));
+            return Err(Error::ModuleRefused(
+                "the task's module was loaded by another client".into(),
+            ));
         }
         let mut w = TemplateWriter::default();
         args.write_all(&mut w)?;
@@ -122,7 +152,11 @@ impl Client {
         } else {
             KeyId::random()
         };
-        let key = TaskKey { name: task.name.clone(), id, pure: options.pure };
+        let key = TaskKey {
+            name: task.name.clone(),
+            id,
+            pure: options.pure,
+        };
         let spec = TaskSpec {
             key: id,
             pure: options.pure,
@@ -144,15 +178,26 @@ impl Client {
     }
 
     /// [`submit`](Self::submit) with options (`pure(false)`, limits).
-    pub fn submit_with<P, R, A: Args<P>>(&self, task: &Task<P, R>, args: A, options: &Options) -> Result<Future<R>> {
+    pub fn submit_with<P, R, A: Args<P>>(
+        &self,
+        task: &Task<P, R>,
+        args: A,
+        options: &Options,
+    ) -> Result<Future<R>> {
         let (spec, key, _keep) = self.spec(task, &args, options)?;
         let mut spec = Some(spec);
-        let holders = self.conn.registry.hold_or_submit(vec![key], |_| spec.take().map(|s| ClientRequest::Submit(vec![s])))?;
+        let holders = self.conn.registry.hold_or_submit(vec![key], |_| {
+            spec.take().map(|s| ClientRequest::Submit(vec![s]))
+        })?;
         Ok(Future::new(holders.into_iter().next().expect("one holder")))
     }
 
     /// Submits one call per item, in one message.
-    pub fn map<P, R, A: Args<P>>(&self, task: &Task<P, R>, items: impl IntoIterator<Item = A>) -> Result<Vec<Future<R>>> {
+    pub fn map<P, R, A: Args<P>>(
+        &self,
+        task: &Task<P, R>,
+        items: impl IntoIterator<Item = A>,
+    ) -> Result<Vec<Future<R>>> {
         self.map_with(task, items, &Options::default())
     }
 
@@ -174,15 +219,51 @@ impl Client {
             keep.push(k);
         }
         let holders = self.conn.registry.hold_or_submit(keys, |fresh| {
-            Some(ClientRequest::Submit(fresh.iter().filter_map(|i| specs[*i].take()).collect()))
+            Some(ClientRequest::Submit(
+                fresh.iter().filter_map(|i| specs[*i].take()).collect(),
+            ))
         })?;
         Ok(holders.into_iter().map(Future::new).collect())
+    }
+
+    /// Submits a call by task name with already-encoded postcard arguments
+    /// (the tuple of the task's parameters); its result is read with
+    /// [`Future::result_bytes`]. For tools that do not know the types at
+    /// compile time, such as the `wask` CLI.
+    pub fn submit_encoded(
+        &self,
+        module: &Module,
+        task: &str,
+        args: Vec<u8>,
+        options: &Options,
+    ) -> Result<Future<Raw>> {
+        let (func, _) = module
+            .inner
+            .info
+            .task(task)
+            .ok_or_else(|| Error::UnknownTask {
+                name: task.to_string(),
+                available: module
+                    .inner
+                    .info
+                    .tasks
+                    .iter()
+                    .map(|t| t.display())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
+        let handle: Task<Raw, Raw> = Task::untyped(module.clone(), func, task.into());
+        self.submit_with(&handle, Encoded(args), options)
     }
 
     /// Waits for every future and returns their results, in order. The
     /// values are asked for in one message.
     pub async fn gather<T: DeserializeOwned>(&self, futures: &[Future<T>]) -> Result<Vec<T>> {
-        let want: Vec<KeyId> = futures.iter().filter(|f| f.mark_wanted()).map(|f| f.task_key().id).collect();
+        let want: Vec<KeyId> = futures
+            .iter()
+            .filter(|f| f.mark_wanted())
+            .map(|f| f.task_key().id)
+            .collect();
         if !want.is_empty() {
             self.conn.registry.send(ClientRequest::Want(want));
         }
@@ -222,7 +303,8 @@ impl Client {
         for f in futures {
             let tx = tx.clone();
             tokio::spawn(async move {
-                f.until(|s| !matches!(s, crate::registry::Status::Pending)).await;
+                f.until(|s| !matches!(s, crate::registry::Status::Pending))
+                    .await;
                 let _ = tx.send(f);
             });
         }
@@ -245,6 +327,21 @@ impl Client {
     /// Closes the connection; the cluster forgets this client's keys.
     pub fn close(&self) {
         self.conn.close();
+    }
+}
+
+/// The result type of a call submitted with [`Client::submit_encoded`]:
+/// read it with [`Future::result_bytes`].
+#[derive(Debug)]
+pub enum Raw {}
+
+/// Postcard bytes standing for the whole argument tuple of a call.
+struct Encoded(Vec<u8>);
+
+impl Args<Raw> for Encoded {
+    fn write_all(&self, w: &mut TemplateWriter) -> Result<()> {
+        w.raw(&self.0);
+        Ok(())
     }
 }
 

@@ -27,17 +27,28 @@ impl Connection {
     pub fn request(&self) -> (u32, mpsc::UnboundedReceiver<ClientEvent>) {
         let req = self.next_req.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::unbounded_channel();
-        self.replies.lock().unwrap_or_else(|p| p.into_inner()).insert(req, tx);
+        self.replies
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(req, tx);
         (req, rx)
     }
 
     /// Stops routing replies for `req`.
     pub fn done(&self, req: u32) {
-        self.replies.lock().unwrap_or_else(|p| p.into_inner()).remove(&req);
+        self.replies
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&req);
     }
 
     fn reply(&self, req: u32, ev: ClientEvent) {
-        if let Some(tx) = self.replies.lock().unwrap_or_else(|p| p.into_inner()).get(&req) {
+        if let Some(tx) = self
+            .replies
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&req)
+        {
             let _ = tx.send(ev);
         }
     }
@@ -45,17 +56,35 @@ impl Connection {
     /// Closes the connection.
     pub fn close(&self) {
         self.conn.close(wask_net::codes::SHUTDOWN, b"client closed");
-        self.endpoint.close(wask_net::codes::SHUTDOWN, b"client closed");
+        self.endpoint
+            .close(wask_net::codes::SHUTDOWN, b"client closed");
     }
 }
 
 /// Connects, says hello and starts the reader and writer tasks.
-pub(crate) async fn connect(addr: SocketAddr, cert: &[u8], token: Option<String>) -> Result<Arc<Connection>, Error> {
+pub(crate) async fn connect(
+    addr: SocketAddr,
+    cert: &[u8],
+    token: Option<String>,
+) -> Result<Arc<Connection>, Error> {
     let c = |e: wask_net::NetError| Error::Connect(e.to_string());
     let endpoint = wask_net::endpoint::client(addr).map_err(c)?;
-    let conn = wask_net::endpoint::connect(&endpoint, addr, cert, wask_proto::ALPN_CLIENT).await.map_err(c)?;
-    let (mut send, recv) = conn.open_bi().await.map_err(|e| Error::Connect(e.to_string()))?;
-    framed::write_one(&mut send, &ClientRequest::Hello { protocol: PROTOCOL_VERSION, token }).await.map_err(c)?;
+    let conn = wask_net::endpoint::connect(&endpoint, addr, cert, wask_proto::ALPN_CLIENT)
+        .await
+        .map_err(c)?;
+    let (mut send, recv) = conn
+        .open_bi()
+        .await
+        .map_err(|e| Error::Connect(e.to_string()))?;
+    framed::write_one(
+        &mut send,
+        &ClientRequest::Hello {
+            protocol: PROTOCOL_VERSION,
+            token,
+        },
+    )
+    .await
+    .map_err(c)?;
     let mut reader = framed::FrameReader::new(recv, wask_proto::limits::MAX_FRAME);
     let timeout = std::time::Duration::from_secs(wask_proto::limits::HELLO_TIMEOUT_SECS);
     let answer = tokio::time::timeout(timeout, reader.next::<ClientEvent>())
@@ -65,7 +94,11 @@ pub(crate) async fn connect(addr: SocketAddr, cert: &[u8], token: Option<String>
         Ok(Some(ClientEvent::Welcome { client })) => client,
         Ok(Some(ClientEvent::Refused { reason })) => return Err(Error::Refused(reason)),
         Ok(_) => return Err(Error::Connect("unexpected answer to hello".into())),
-        Err(e) => return Err(Error::Refused(refusal_reason(&conn).unwrap_or_else(|| e.to_string()))),
+        Err(e) => {
+            return Err(Error::Refused(
+                refusal_reason(&conn).unwrap_or_else(|| e.to_string()),
+            ));
+        }
     };
     let tx = framed::spawn_writer::<ClientRequest>(send);
     let connection = Arc::new(Connection {
@@ -101,7 +134,9 @@ pub(crate) async fn connect(addr: SocketAddr, cert: &[u8], token: Option<String>
 
 fn refusal_reason(conn: &quinn::Connection) -> Option<String> {
     match conn.close_reason()? {
-        quinn::ConnectionError::ApplicationClosed(c) => Some(String::from_utf8_lossy(&c.reason).into_owned()),
+        quinn::ConnectionError::ApplicationClosed(c) => {
+            Some(String::from_utf8_lossy(&c.reason).into_owned())
+        }
         other => Some(other.to_string()),
     }
 }
@@ -140,9 +175,9 @@ fn apply(c: &Connection, ev: ClientEvent) {
             }
         }
         ClientEvent::Value { key, value } => set_value(&c.registry, key, value),
-        ClientEvent::ModuleReady { req, .. } | ClientEvent::ModuleNeeded { req } | ClientEvent::ModuleRefused { req, .. } => {
-            c.reply(req, ev)
-        }
+        ClientEvent::ModuleReady { req, .. }
+        | ClientEvent::ModuleNeeded { req }
+        | ClientEvent::ModuleRefused { req, .. } => c.reply(req, ev),
         ClientEvent::Info { req, .. } => c.reply(req, ev),
         ClientEvent::Welcome { .. } | ClientEvent::Refused { .. } => {
             tracing::warn!("unexpected hello answer on an open connection");

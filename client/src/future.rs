@@ -21,7 +21,10 @@ pub struct Future<T> {
 
 impl<T> Clone for Future<T> {
     fn clone(&self) -> Self {
-        Future { holder: self.holder.clone(), _t: PhantomData }
+        Future {
+            holder: self.holder.clone(),
+            _t: PhantomData,
+        }
     }
 }
 
@@ -40,7 +43,10 @@ impl<T> std::fmt::Debug for Future<T> {
 
 impl<T> Future<T> {
     pub(crate) fn new(holder: Arc<Holder>) -> Future<T> {
-        Future { holder, _t: PhantomData }
+        Future {
+            holder,
+            _t: PhantomData,
+        }
     }
 
     /// The key: `name-<32 hex>` for a pure call, `name-<uuid4>` otherwise.
@@ -106,7 +112,13 @@ impl<T> Future<T> {
     /// Marks the value as asked for; true if a `Want` must be sent.
     pub(crate) fn mark_wanted(&self) -> bool {
         let mut s = self.holder.lock();
-        let have = matches!(s.status, Status::Done { value: Some(_) } | Status::Erred(_) | Status::Cancelled | Status::Lost(_));
+        let have = matches!(
+            s.status,
+            Status::Done { value: Some(_) }
+                | Status::Erred(_)
+                | Status::Cancelled
+                | Status::Lost(_)
+        );
         if have || s.wanted {
             false
         } else {
@@ -126,7 +138,24 @@ impl<T> Future<T> {
 
     /// Waits for the value (after [`want`](Self::want)).
     pub(crate) async fn until_value(&self) {
-        self.until(|s| !matches!(s, Status::Pending | Status::Done { value: None })).await;
+        self.until(|s| !matches!(s, Status::Pending | Status::Done { value: None }))
+            .await;
+    }
+}
+
+impl<T> Future<T> {
+    /// Waits for the task and returns its result's postcard bytes.
+    pub async fn result_bytes(&self) -> Result<bytes::Bytes> {
+        self.want();
+        self.until_value().await;
+        let st = self.holder.lock().status.clone();
+        match st {
+            Status::Done { value: Some(bytes) } => Ok(bytes),
+            other => Err(self
+                .holder
+                .error(&other)
+                .unwrap_or_else(|| Error::ConnectionLost("no value".into()))),
+        }
     }
 }
 
@@ -141,11 +170,16 @@ impl<T: DeserializeOwned> Future<T> {
     pub(crate) fn decode(&self) -> Result<T> {
         let st = self.holder.lock().status.clone();
         match st {
-            Status::Done { value: Some(bytes) } => postcard::from_bytes(&bytes).map_err(|e| Error::Decode {
-                key: self.key(),
-                message: e.to_string(),
-            }),
-            other => Err(self.holder.error(&other).unwrap_or_else(|| Error::ConnectionLost("no value".into()))),
+            Status::Done { value: Some(bytes) } => {
+                postcard::from_bytes(&bytes).map_err(|e| Error::Decode {
+                    key: self.key(),
+                    message: e.to_string(),
+                })
+            }
+            other => Err(self
+                .holder
+                .error(&other)
+                .unwrap_or_else(|| Error::ConnectionLost("no value".into()))),
         }
     }
 }

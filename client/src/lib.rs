@@ -48,7 +48,7 @@ pub mod options;
 mod registry;
 
 pub use address::{SchedulerAddress, ToScheduler};
-pub use client::{AsCompleted, Client, ClientBuilder};
+pub use client::{AsCompleted, Client, ClientBuilder, Raw};
 pub use error::{Error, Result};
 pub use future::Future;
 pub use local::{LocalCluster, LocalClusterBuilder};

@@ -41,7 +41,12 @@ impl Default for LocalClusterBuilder {
 
 /// The most any task may ask for on a local cluster.
 fn max_limits() -> ResolvedLimits {
-    ResolvedLimits { time_ms: 24 * 3600 * 1000, memory_bytes: 4 << 30, result_bytes: 512 << 20, output_bytes: 64 << 20 }
+    ResolvedLimits {
+        time_ms: 24 * 3600 * 1000,
+        memory_bytes: 4 << 30,
+        result_bytes: 512 << 20,
+        output_bytes: 64 << 20,
+    }
 }
 
 impl LocalClusterBuilder {
@@ -85,11 +90,19 @@ impl LocalClusterBuilder {
             identity,
             cluster_secret: secret.0.clone(),
             auth: Arc::new(OpenAccess),
-            core: CoreConfig { saturation: self.saturation, defaults: self.defaults, max_limits: max_limits() },
+            core: CoreConfig {
+                saturation: self.saturation,
+                defaults: self.defaults,
+                max_limits: max_limits(),
+            },
+            hello_timeout: std::time::Duration::from_secs(wask_proto::limits::HELLO_TIMEOUT_SECS),
         })
         .await
         .map_err(|e| c(&e))?;
-        let address = SchedulerAddress { addr: scheduler.address(), cert_der: scheduler.cert_der().to_vec() };
+        let address = SchedulerAddress {
+            addr: scheduler.address(),
+            cert_der: scheduler.cert_der().to_vec(),
+        };
         let mut workers = Vec::with_capacity(self.workers);
         for i in 0..self.workers {
             let w = Worker::start(WorkerConfig {
@@ -111,7 +124,11 @@ impl LocalClusterBuilder {
             .map_err(|e| c(&e))?;
             workers.push(w);
         }
-        Ok(LocalCluster { scheduler, workers, address })
+        Ok(LocalCluster {
+            scheduler,
+            workers,
+            address,
+        })
     }
 }
 
@@ -119,7 +136,11 @@ struct KeySecret(String);
 
 impl KeySecret {
     fn random() -> KeySecret {
-        KeySecret(format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple()))
+        KeySecret(format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        ))
     }
 }
 

@@ -22,7 +22,12 @@ pub(crate) struct ModuleInner {
 
 impl std::fmt::Debug for Module {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "<Module {} with {} tasks>", self.inner.info.hash, self.inner.info.tasks.len())
+        write!(
+            f,
+            "<Module {} with {} tasks>",
+            self.inner.info.hash,
+            self.inner.info.tasks.len()
+        )
     }
 }
 
@@ -40,11 +45,26 @@ impl Module {
     /// A typed handle on the task `name`, checked against its signature:
     /// `P` is the tuple of parameter types and `R` the result type.
     pub fn task<P: Params, R>(&self, name: &str) -> Result<Task<P, R>> {
-        let (func, sig) = self.inner.info.task(name).ok_or_else(|| Error::UnknownTask {
+        let (func, sig) = self
+            .inner
+            .info
+            .task(name)
+            .ok_or_else(|| Error::UnknownTask {
+                name: name.to_string(),
+                available: self
+                    .inner
+                    .info
+                    .tasks
+                    .iter()
+                    .map(|t| t.display())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
+        let requested = TaskSignature {
             name: name.to_string(),
-            available: self.inner.info.tasks.iter().map(|t| t.display()).collect::<Vec<_>>().join(", "),
-        })?;
-        let requested = TaskSignature { name: name.to_string(), params: P::type_names(), result: result_name::<R>() };
+            params: P::type_names(),
+            result: result_name::<R>(),
+        };
         if requested.params != sig.params || requested.result != sig.result {
             return Err(Error::SignatureMismatch {
                 task: name.to_string(),
@@ -52,7 +72,12 @@ impl Module {
                 requested: requested.display(),
             });
         }
-        Ok(Task { module: self.clone(), func, name: name.into(), _t: PhantomData })
+        Ok(Task {
+            module: self.clone(),
+            func,
+            name: name.into(),
+            _t: PhantomData,
+        })
     }
 }
 
@@ -67,7 +92,12 @@ pub struct Task<P, R> {
 
 impl<P, R> Clone for Task<P, R> {
     fn clone(&self) -> Self {
-        Task { module: self.module.clone(), func: self.func, name: self.name.clone(), _t: PhantomData }
+        Task {
+            module: self.module.clone(),
+            func: self.func,
+            name: self.name.clone(),
+            _t: PhantomData,
+        }
     }
 }
 
@@ -78,6 +108,15 @@ impl<P, R> std::fmt::Debug for Task<P, R> {
 }
 
 impl<P, R> Task<P, R> {
+    pub(crate) fn untyped(module: Module, func: u32, name: Arc<str>) -> Task<P, R> {
+        Task {
+            module,
+            func,
+            name,
+            _t: PhantomData,
+        }
+    }
+
     /// The task's name.
     pub fn name(&self) -> &str {
         &self.name

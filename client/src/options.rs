@@ -12,7 +12,10 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { pure: true, limits: TaskLimits::default() }
+        Options {
+            pure: true,
+            limits: TaskLimits::default(),
+        }
     }
 }
 

@@ -63,8 +63,13 @@ impl Holder {
     pub fn error(&self, status: &Status) -> Option<Error> {
         let key = self.key.to_string();
         match status {
-            Status::Erred(TaskError::Cancelled) | Status::Cancelled => Some(Error::Cancelled { key }),
-            Status::Erred(e) => Some(Error::Task { key, error: e.clone() }),
+            Status::Erred(TaskError::Cancelled) | Status::Cancelled => {
+                Some(Error::Cancelled { key })
+            }
+            Status::Erred(e) => Some(Error::Task {
+                key,
+                error: e.clone(),
+            }),
             Status::Lost(m) => Some(Error::ConnectionLost(m.clone())),
             _ => None,
         }
@@ -92,7 +97,13 @@ struct Inner {
 
 impl Registry {
     pub fn new(tx: mpsc::UnboundedSender<ClientRequest>) -> Arc<Registry> {
-        Arc::new(Registry { inner: Mutex::new(Inner { keys: new_map(), lost: None }), tx })
+        Arc::new(Registry {
+            inner: Mutex::new(Inner {
+                keys: new_map(),
+                lost: None,
+            }),
+            tx,
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -133,7 +144,10 @@ impl Registry {
             }
             let h = Arc::new(Holder {
                 key,
-                state: Mutex::new(KeyState { status: Status::Pending, wanted: false }),
+                state: Mutex::new(KeyState {
+                    status: Status::Pending,
+                    wanted: false,
+                }),
                 notify: Notify::new(),
                 registry: Arc::downgrade(self),
             });
@@ -172,10 +186,16 @@ impl Registry {
     }
 
     /// Runs `f` on the live holders of `keys`, under one lock.
-    pub fn each(&self, keys: impl IntoIterator<Item = KeyId>, mut f: impl FnMut(KeyId, Option<Arc<Holder>>)) {
+    pub fn each(
+        &self,
+        keys: impl IntoIterator<Item = KeyId>,
+        mut f: impl FnMut(KeyId, Option<Arc<Holder>>),
+    ) {
         let holders: Vec<(KeyId, Option<Arc<Holder>>)> = {
             let g = self.lock();
-            keys.into_iter().map(|k| (k, g.keys.get(&k).and_then(Weak::upgrade))).collect()
+            keys.into_iter()
+                .map(|k| (k, g.keys.get(&k).and_then(Weak::upgrade)))
+                .collect()
         };
         // Holders are used (and possibly dropped) outside the lock: a drop
         // takes the lock again.
@@ -193,7 +213,9 @@ impl Registry {
         };
         for h in holders {
             h.set(|s| {
-                if matches!(s.status, Status::Pending) || (s.wanted && matches!(s.status, Status::Done { value: None })) {
+                if matches!(s.status, Status::Pending)
+                    || (s.wanted && matches!(s.status, Status::Done { value: None }))
+                {
                     s.status = Status::Lost(reason.clone());
                 }
             });

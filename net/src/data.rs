@@ -11,7 +11,11 @@ use wask_proto::msg::StreamHeader;
 const MAX_HEADER: usize = 4 << 10;
 
 /// Sends `payload` on a new stream of `conn`, headed by `header`.
-pub async fn send(conn: &Connection, header: &StreamHeader, payload: Bytes) -> Result<(), NetError> {
+pub async fn send(
+    conn: &Connection,
+    header: &StreamHeader,
+    payload: Bytes,
+) -> Result<(), NetError> {
     let mut stream = conn.open_uni().await?;
     let mut chunks = [Bytes::from(frame::encode_to_vec(header)), payload];
     stream.write_all_chunks(&mut chunks).await?;
@@ -22,14 +26,22 @@ pub async fn send(conn: &Connection, header: &StreamHeader, payload: Bytes) -> R
 /// Reads a whole data stream: its header and at most `limit` payload bytes.
 pub async fn recv(mut stream: RecvStream, limit: usize) -> Result<(StreamHeader, Bytes), NetError> {
     let mut prefix = [0u8; PREFIX];
-    stream.read_exact(&mut prefix).await.map_err(|e| NetError::Protocol(format!("data stream header: {e}")))?;
+    stream
+        .read_exact(&mut prefix)
+        .await
+        .map_err(|e| NetError::Protocol(format!("data stream header: {e}")))?;
     let len = u32::from_le_bytes(prefix) as usize;
     if len > MAX_HEADER {
         let _ = stream.stop(crate::codes::PROTOCOL);
-        return Err(NetError::Protocol(format!("data stream header of {len} bytes")));
+        return Err(NetError::Protocol(format!(
+            "data stream header of {len} bytes"
+        )));
     }
     let mut body = vec![0u8; len];
-    stream.read_exact(&mut body).await.map_err(|e| NetError::Protocol(format!("data stream header: {e}")))?;
+    stream
+        .read_exact(&mut body)
+        .await
+        .map_err(|e| NetError::Protocol(format!("data stream header: {e}")))?;
     let header: StreamHeader = frame::decode_body(&body)?;
     let payload = match stream.read_to_end(limit).await {
         Ok(v) => v,

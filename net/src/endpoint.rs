@@ -28,7 +28,11 @@ pub fn transport_config() -> Arc<TransportConfig> {
 }
 
 /// A server endpoint on `addr` presenting `identity` and accepting `alpns`.
-pub fn server(addr: SocketAddr, identity: &Identity, alpns: &[&[u8]]) -> Result<Endpoint, NetError> {
+pub fn server(
+    addr: SocketAddr,
+    identity: &Identity,
+    alpns: &[&[u8]],
+) -> Result<Endpoint, NetError> {
     let crypto = tls::server_config(identity, alpns)?;
     let quic = QuicServerConfig::try_from(crypto).map_err(|e| NetError::Tls(e.to_string()))?;
     let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(quic));
@@ -65,5 +69,8 @@ pub async fn connect(
 
 /// The ALPN negotiated on `conn`.
 pub fn alpn(conn: &Connection) -> Option<Vec<u8>> {
-    conn.handshake_data()?.downcast::<quinn::crypto::rustls::HandshakeData>().ok()?.protocol
+    conn.handshake_data()?
+        .downcast::<quinn::crypto::rustls::HandshakeData>()
+        .ok()?
+        .protocol
 }

@@ -24,7 +24,10 @@ pub struct FrameReader {
 impl FrameReader {
     /// A reader refusing frames over `limit` bytes.
     pub fn new(recv: RecvStream, limit: usize) -> FrameReader {
-        FrameReader { recv, decoder: FrameDecoder::new(limit) }
+        FrameReader {
+            recv,
+            decoder: FrameDecoder::new(limit),
+        }
     }
 
     /// The next message, or `None` at a clean end of stream.
@@ -58,7 +61,10 @@ pub async fn write_one<T: Serialize>(send: &mut SendStream, msg: &T) -> Result<(
 
 /// Runs the writer loop: drains `rx`, batching, until the channel closes
 /// (then finishes the stream) or a write fails.
-pub async fn run_writer<T: Serialize>(mut send: SendStream, mut rx: mpsc::UnboundedReceiver<T>) -> Result<(), NetError> {
+pub async fn run_writer<T: Serialize>(
+    mut send: SendStream,
+    mut rx: mpsc::UnboundedReceiver<T>,
+) -> Result<(), NetError> {
     let mut buf = Vec::with_capacity(64 << 10);
     while let Some(msg) = rx.recv().await {
         frame::encode(&msg, &mut buf);

@@ -8,6 +8,7 @@
 //! - [`framed`]: the control stream: batched length-prefixed frames.
 //! - [`data`]: one unidirectional stream per large payload.
 //! - [`secret`]: constant-time secret comparison.
+//! - [`secret_file`]: the cluster secret on disk.
 //! - [`error`]: [`NetError`] and the application close codes.
 #![warn(missing_docs)]
 
@@ -16,6 +17,7 @@ pub mod endpoint;
 pub mod error;
 pub mod framed;
 pub mod secret;
+pub mod secret_file;
 pub mod tls;
 
 pub use error::{NetError, codes};

@@ -24,16 +24,24 @@ pub struct Identity {
 
 impl std::fmt::Debug for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Identity").field("cert_der", &self.cert_der.len()).finish_non_exhaustive()
+        f.debug_struct("Identity")
+            .field("cert_der", &self.cert_der.len())
+            .finish_non_exhaustive()
     }
 }
 
 impl Identity {
     /// A fresh self-signed certificate for [`SERVER_NAME`] and `localhost`.
     pub fn self_signed() -> Result<Identity, NetError> {
-        let ck = rcgen::generate_simple_self_signed(vec![SERVER_NAME.to_string(), "localhost".to_string()])
-            .map_err(|e| NetError::Tls(e.to_string()))?;
-        Ok(Identity { cert_der: ck.cert.der().to_vec(), key_der: ck.signing_key.serialize_der() })
+        let ck = rcgen::generate_simple_self_signed(vec![
+            SERVER_NAME.to_string(),
+            "localhost".to_string(),
+        ])
+        .map_err(|e| NetError::Tls(e.to_string()))?;
+        Ok(Identity {
+            cert_der: ck.cert.der().to_vec(),
+            key_der: ck.signing_key.serialize_der(),
+        })
     }
 
     /// An identity from PEM files' contents (certificate and PKCS#8 key).
@@ -41,8 +49,12 @@ impl Identity {
         use rustls::pki_types::pem::PemObject;
         let cert = CertificateDer::from_pem_slice(cert_pem.as_bytes())
             .map_err(|e| NetError::Tls(format!("certificate: {e}")))?;
-        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| NetError::Tls(format!("key: {e}")))?;
-        Ok(Identity { cert_der: cert.to_vec(), key_der: key.secret_der().to_vec() })
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+            .map_err(|e| NetError::Tls(format!("key: {e}")))?;
+        Ok(Identity {
+            cert_der: cert.to_vec(),
+            key_der: key.secret_der().to_vec(),
+        })
     }
 }
 
@@ -51,7 +63,10 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 /// A rustls server config presenting `identity`, offering `alpns`.
-pub fn server_config(identity: &Identity, alpns: &[&[u8]]) -> Result<rustls::ServerConfig, NetError> {
+pub fn server_config(
+    identity: &Identity,
+    alpns: &[&[u8]],
+) -> Result<rustls::ServerConfig, NetError> {
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(identity.key_der.clone()));
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
@@ -65,7 +80,10 @@ pub fn server_config(identity: &Identity, alpns: &[&[u8]]) -> Result<rustls::Ser
 }
 
 /// A rustls client config trusting only `pinned_cert_der`, asking for `alpn`.
-pub fn client_config(pinned_cert_der: &[u8], alpn: &[u8]) -> Result<rustls::ClientConfig, NetError> {
+pub fn client_config(
+    pinned_cert_der: &[u8],
+    alpn: &[u8],
+) -> Result<rustls::ClientConfig, NetError> {
     let mut roots = rustls::RootCertStore::empty();
     roots
         .add(CertificateDer::from(pinned_cert_der.to_vec()))

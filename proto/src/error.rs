@@ -144,7 +144,10 @@ impl TaskError {
     pub fn for_dependents(&self, failed_key: impl FnOnce() -> String) -> TaskError {
         match self {
             TaskError::DependencyFailed { .. } => self.clone(),
-            other => TaskError::DependencyFailed { key: failed_key(), cause: Box::new(other.clone()) },
+            other => TaskError::DependencyFailed {
+                key: failed_key(),
+                cause: Box::new(other.clone()),
+            },
         }
     }
 }
@@ -155,7 +158,9 @@ mod tests {
 
     #[test]
     fn dependents_see_the_root_cause() {
-        let e = TaskError::Panic { message: "boom".into() };
+        let e = TaskError::Panic {
+            message: "boom".into(),
+        };
         let d1 = e.for_dependents(|| "a-1".into());
         let d2 = d1.for_dependents(|| "b-2".into());
         assert_eq!(d1, d2);

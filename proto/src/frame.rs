@@ -74,7 +74,11 @@ pub struct FrameDecoder {
 impl FrameDecoder {
     /// A decoder refusing frames longer than `limit`.
     pub fn new(limit: usize) -> FrameDecoder {
-        FrameDecoder { buf: Vec::new(), start: 0, limit }
+        FrameDecoder {
+            buf: Vec::new(),
+            start: 0,
+            limit,
+        }
     }
 
     /// Adds received bytes.
@@ -99,7 +103,10 @@ impl FrameDecoder {
         }
         let len = u32::from_le_bytes(avail[..PREFIX].try_into().expect("4 bytes")) as usize;
         if len > self.limit {
-            return Err(FrameError::TooLarge { len, limit: self.limit });
+            return Err(FrameError::TooLarge {
+                len,
+                limit: self.limit,
+            });
         }
         if avail.len() < PREFIX + len {
             return Ok(None);
@@ -119,7 +126,11 @@ impl FrameDecoder {
 
     /// Call at the end of the stream: errors if a partial frame is left.
     pub fn finish(&self) -> Result<(), FrameError> {
-        if self.start == self.buf.len() { Ok(()) } else { Err(FrameError::Truncated) }
+        if self.start == self.buf.len() {
+            Ok(())
+        } else {
+            Err(FrameError::Truncated)
+        }
     }
 }
 
@@ -154,7 +165,10 @@ mod tests {
                 got.push(m);
             }
         }
-        assert_eq!(got, vec![submit(), ClientRequest::Release(vec![KeyId([2; 16])])]);
+        assert_eq!(
+            got,
+            vec![submit(), ClientRequest::Release(vec![KeyId([2; 16])])]
+        );
         d.finish().unwrap();
     }
 
@@ -162,7 +176,13 @@ mod tests {
     fn oversized_prefix_is_refused_before_the_body() {
         let mut d = FrameDecoder::new(100);
         d.push(&1000u32.to_le_bytes());
-        assert!(matches!(d.next_message::<ClientRequest>(), Err(FrameError::TooLarge { len: 1000, limit: 100 })));
+        assert!(matches!(
+            d.next_message::<ClientRequest>(),
+            Err(FrameError::TooLarge {
+                len: 1000,
+                limit: 100
+            })
+        ));
     }
 
     #[test]
@@ -198,6 +218,9 @@ mod tests {
 
         let mut body = postcard::to_allocvec(&submit()).unwrap();
         body.push(0);
-        assert!(matches!(decode_body::<ClientRequest>(&body), Err(FrameError::Trailing(1))));
+        assert!(matches!(
+            decode_body::<ClientRequest>(&body),
+            Err(FrameError::Trailing(1))
+        ));
     }
 }

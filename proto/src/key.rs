@@ -50,7 +50,11 @@ impl ModuleHash {
 
 impl fmt::Debug for ModuleHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ModuleHash({})", blake3::Hash::from_bytes(self.0).to_hex())
+        write!(
+            f,
+            "ModuleHash({})",
+            blake3::Hash::from_bytes(self.0).to_hex()
+        )
     }
 }
 
@@ -76,7 +80,12 @@ impl fmt::Display for TaskKey {
         if self.pure {
             write!(f, "{}-{}", self.name, self.id.hex())
         } else {
-            write!(f, "{}-{}", self.name, uuid::Uuid::from_bytes(self.id.0).hyphenated())
+            write!(
+                f,
+                "{}-{}",
+                self.name,
+                uuid::Uuid::from_bytes(self.id.0).hyphenated()
+            )
         }
     }
 }
@@ -89,7 +98,12 @@ impl fmt::Debug for TaskKey {
 
 /// Renders a key string from its parts; the same as `TaskKey`'s `Display`.
 pub fn render_key(name: &str, id: KeyId, pure: bool) -> String {
-    TaskKey { name: name.into(), id, pure }.to_string()
+    TaskKey {
+        name: name.into(),
+        id,
+        pure,
+    }
+    .to_string()
 }
 
 /// Domain separation for key hashing: bump it if the derivation changes.
@@ -150,10 +164,19 @@ mod tests {
         assert_eq!(a, pure_key_id(&m, "inc", &t, &[]));
         assert_ne!(a, pure_key_id(&m, "dec", &t, &[]));
         assert_ne!(a, pure_key_id(&ModuleHash::of(b"other"), "inc", &t, &[]));
-        assert_ne!(a, pure_key_id(&m, "inc", &ArgTemplate::literal(vec![11]), &[]));
+        assert_ne!(
+            a,
+            pure_key_id(&m, "inc", &ArgTemplate::literal(vec![11]), &[])
+        );
         let dep = KeyId([7; 16]);
-        let holed = ArgTemplate { bytes: vec![].into(), holes: vec![Hole { at: 0, dep: 0 }] };
-        assert_ne!(pure_key_id(&m, "inc", &holed, &[dep]), pure_key_id(&m, "inc", &holed, &[KeyId([8; 16])]));
+        let holed = ArgTemplate {
+            bytes: vec![].into(),
+            holes: vec![Hole { at: 0, dep: 0 }],
+        };
+        assert_ne!(
+            pure_key_id(&m, "inc", &holed, &[dep]),
+            pure_key_id(&m, "inc", &holed, &[KeyId([8; 16])])
+        );
         // A pinned value: keys must be equal across machines and releases.
         assert_eq!(
             render_key("inc", pure_key_id(&m, "inc", &t, &[]), true),
@@ -163,9 +186,17 @@ mod tests {
 
     #[test]
     fn key_strings() {
-        let k = TaskKey { name: "inc".into(), id: KeyId([0xab; 16]), pure: true };
+        let k = TaskKey {
+            name: "inc".into(),
+            id: KeyId([0xab; 16]),
+            pure: true,
+        };
         assert_eq!(k.to_string(), format!("inc-{}", "ab".repeat(16)));
-        let r = TaskKey { name: "rand".into(), id: KeyId::random(), pure: false };
+        let r = TaskKey {
+            name: "rand".into(),
+            id: KeyId::random(),
+            pure: false,
+        };
         let s = r.to_string();
         assert!(s.starts_with("rand-"));
         let u = uuid::Uuid::parse_str(&s[5..]).unwrap();

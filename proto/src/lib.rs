@@ -12,6 +12,7 @@
 //! - [`frame`]: length-prefixed postcard frames and a sans-io decoder.
 //! - [`signature`]: the `wask:tasks` custom section: task names and types.
 //! - [`module`]: inspecting a wasm module (hash, tasks, imports) before use.
+//! - [`scheduler_file`]: the JSON a scheduler writes for clients and workers.
 //! - [`hash`]: the seeded hasher used for maps keyed by ids.
 #![warn(missing_docs)]
 
@@ -22,6 +23,7 @@ pub mod key;
 pub mod limits;
 pub mod module;
 pub mod msg;
+pub mod scheduler_file;
 pub mod signature;
 pub mod template;
 

@@ -48,18 +48,86 @@ pub struct ResolvedLimits {
 
 impl Default for ResolvedLimits {
     fn default() -> Self {
-        ResolvedLimits { time_ms: 60_000, memory_bytes: 256 << 20, result_bytes: 64 << 20, output_bytes: 1 << 20 }
+        ResolvedLimits {
+            time_ms: 60_000,
+            memory_bytes: 256 << 20,
+            result_bytes: 64 << 20,
+            output_bytes: 1 << 20,
+        }
     }
 }
 
 impl ResolvedLimits {
     /// Applies a task's requested limits, each capped at `max`.
-    pub fn resolve(requested: &TaskLimits, defaults: &ResolvedLimits, max: &ResolvedLimits) -> ResolvedLimits {
+    pub fn resolve(
+        requested: &TaskLimits,
+        defaults: &ResolvedLimits,
+        max: &ResolvedLimits,
+    ) -> ResolvedLimits {
         ResolvedLimits {
-            time_ms: requested.time_ms.unwrap_or(defaults.time_ms).min(max.time_ms),
-            memory_bytes: requested.memory_bytes.unwrap_or(defaults.memory_bytes).min(max.memory_bytes),
-            result_bytes: requested.result_bytes.unwrap_or(defaults.result_bytes).min(max.result_bytes),
-            output_bytes: requested.output_bytes.unwrap_or(defaults.output_bytes).min(max.output_bytes),
+            time_ms: requested
+                .time_ms
+                .unwrap_or(defaults.time_ms)
+                .min(max.time_ms),
+            memory_bytes: requested
+                .memory_bytes
+                .unwrap_or(defaults.memory_bytes)
+                .min(max.memory_bytes),
+            result_bytes: requested
+                .result_bytes
+                .unwrap_or(defaults.result_bytes)
+                .min(max.result_bytes),
+            output_bytes: requested
+                .output_bytes
+                .unwrap_or(defaults.output_bytes)
+                .min(max.output_bytes),
         }
+    }
+}
+
+/// Parses a byte size such as `4GiB`, `512MB`, `1e9` or `1048576`.
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| c.is_ascii_alphabetic() && c != 'e' && c != 'E')
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (try 4GiB, 512MB, 1e9)"))?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" | "k" => 1e3,
+        "mb" | "m" => 1e6,
+        "gb" | "g" => 1e9,
+        "tb" | "t" => 1e12,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        other => return Err(format!("unknown unit {other:?} in {s:?}")),
+    };
+    let v = n * mult;
+    if !v.is_finite() || v < 0.0 || v > u64::MAX as f64 {
+        return Err(format!("{s:?} is out of range"));
+    }
+    Ok(v as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bytes;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_bytes("4GiB").unwrap(), 4 << 30);
+        assert_eq!(parse_bytes("512MB").unwrap(), 512_000_000);
+        assert_eq!(parse_bytes("1e9").unwrap(), 1_000_000_000);
+        assert_eq!(parse_bytes("1048576").unwrap(), 1 << 20);
+        assert_eq!(parse_bytes("1.5 KiB").unwrap(), 1536);
+        assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("-1").is_err());
+        assert!(parse_bytes("3 parsecs").is_err());
     }
 }

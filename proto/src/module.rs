@@ -6,8 +6,8 @@
 //! clear error before uploading, the scheduler to refuse a bad upload, and
 //! the worker before compiling.
 
-use crate::signature::{self, ALLOC_EXPORT, SECTION, TASK_EXPORT_PREFIX, TaskSignature};
 use crate::ModuleHash;
+use crate::signature::{self, ALLOC_EXPORT, SECTION, TASK_EXPORT_PREFIX, TaskSignature};
 use wasmparser::{ExternalKind, Parser, Payload, TypeRef, ValType, Validator, WasmFeatures};
 
 /// The WASI preview 1 functions the worker provides (all but a few refuse
@@ -16,15 +16,52 @@ pub const WASI_MODULE: &str = "wasi_snapshot_preview1";
 
 /// Every `wasi_snapshot_preview1` import a module may have.
 pub const WASI_FUNCTIONS: &[&str] = &[
-    "args_get", "args_sizes_get", "environ_get", "environ_sizes_get", "clock_res_get",
-    "clock_time_get", "fd_advise", "fd_allocate", "fd_close", "fd_datasync", "fd_fdstat_get",
-    "fd_fdstat_set_flags", "fd_fdstat_set_rights", "fd_filestat_get", "fd_filestat_set_size",
-    "fd_filestat_set_times", "fd_pread", "fd_prestat_get", "fd_prestat_dir_name", "fd_pwrite",
-    "fd_read", "fd_readdir", "fd_renumber", "fd_seek", "fd_sync", "fd_tell", "fd_write",
-    "path_create_directory", "path_filestat_get", "path_filestat_set_times", "path_link",
-    "path_open", "path_readlink", "path_remove_directory", "path_rename", "path_symlink",
-    "path_unlink_file", "poll_oneoff", "proc_exit", "proc_raise", "sched_yield", "random_get",
-    "sock_accept", "sock_recv", "sock_send", "sock_shutdown",
+    "args_get",
+    "args_sizes_get",
+    "environ_get",
+    "environ_sizes_get",
+    "clock_res_get",
+    "clock_time_get",
+    "fd_advise",
+    "fd_allocate",
+    "fd_close",
+    "fd_datasync",
+    "fd_fdstat_get",
+    "fd_fdstat_set_flags",
+    "fd_fdstat_set_rights",
+    "fd_filestat_get",
+    "fd_filestat_set_size",
+    "fd_filestat_set_times",
+    "fd_pread",
+    "fd_prestat_get",
+    "fd_prestat_dir_name",
+    "fd_pwrite",
+    "fd_read",
+    "fd_readdir",
+    "fd_renumber",
+    "fd_seek",
+    "fd_sync",
+    "fd_tell",
+    "fd_write",
+    "path_create_directory",
+    "path_filestat_get",
+    "path_filestat_set_times",
+    "path_link",
+    "path_open",
+    "path_readlink",
+    "path_remove_directory",
+    "path_rename",
+    "path_symlink",
+    "path_unlink_file",
+    "poll_oneoff",
+    "proc_exit",
+    "proc_raise",
+    "sched_yield",
+    "random_get",
+    "sock_accept",
+    "sock_recv",
+    "sock_send",
+    "sock_shutdown",
 ];
 
 /// The module of wask's own host functions.
@@ -91,7 +128,11 @@ pub struct ModuleInfo {
 impl ModuleInfo {
     /// Index and signature of the task called `name`.
     pub fn task(&self, name: &str) -> Option<(u32, &TaskSignature)> {
-        self.tasks.iter().enumerate().find(|(_, t)| t.name == name).map(|(i, t)| (i as u32, t))
+        self.tasks
+            .iter()
+            .enumerate()
+            .find(|(_, t)| t.name == name)
+            .map(|(i, t)| (i as u32, t))
     }
 }
 
@@ -110,7 +151,9 @@ pub enum ModuleError {
     #[error("invalid wasm: {0}")]
     Invalid(String),
     /// Imports something wask does not provide.
-    #[error("import {module}.{name} is not provided by wask (only {WASI_MODULE} and {WASK_MODULE} functions are)")]
+    #[error(
+        "import {module}.{name} is not provided by wask (only {WASI_MODULE} and {WASK_MODULE} functions are)"
+    )]
     ForbiddenImport {
         /// Import module.
         module: String,
@@ -154,10 +197,15 @@ pub enum ModuleError {
 /// Validates `wasm` against `policy` and reads its tasks.
 pub fn inspect(wasm: &[u8], policy: &ModulePolicy) -> Result<ModuleInfo, ModuleError> {
     if wasm.len() > policy.max_size {
-        return Err(ModuleError::TooLarge { size: wasm.len(), limit: policy.max_size });
+        return Err(ModuleError::TooLarge {
+            size: wasm.len(),
+            limit: policy.max_size,
+        });
     }
     let mut validator = Validator::new_with_features(features());
-    let types = validator.validate_all(wasm).map_err(|e| ModuleError::Invalid(e.to_string()))?;
+    let types = validator
+        .validate_all(wasm)
+        .map_err(|e| ModuleError::Invalid(e.to_string()))?;
     let types = types.as_ref();
 
     let mut tasks = None;
@@ -212,51 +260,85 @@ pub fn inspect(wasm: &[u8], policy: &ModulePolicy) -> Result<ModuleInfo, ModuleE
     }
 
     let check = |what: &'static str, count: u64, limit: u64| {
-        if count > limit { Err(ModuleError::TooMany { what, count, limit }) } else { Ok(()) }
+        if count > limit {
+            Err(ModuleError::TooMany { what, count, limit })
+        } else {
+            Ok(())
+        }
     };
-    check("functions", types.function_count() as u64, policy.max_functions as u64)?;
-    check("tables", types.table_count() as u64, policy.max_tables as u64)?;
-    check("globals", types.global_count() as u64, policy.max_globals as u64)?;
+    check(
+        "functions",
+        types.function_count() as u64,
+        policy.max_functions as u64,
+    )?;
+    check(
+        "tables",
+        types.table_count() as u64,
+        policy.max_tables as u64,
+    )?;
+    check(
+        "globals",
+        types.global_count() as u64,
+        policy.max_globals as u64,
+    )?;
     check("memories", types.memory_count() as u64, 1)?;
     let mut table_elements = 0u64;
     for i in 0..types.table_count() {
         table_elements += types.table_at(i).initial;
     }
-    check("initial table elements", table_elements, policy.max_table_elements)?;
+    check(
+        "initial table elements",
+        table_elements,
+        policy.max_table_elements,
+    )?;
     let initial_memory = if types.memory_count() == 1 {
         let m = types.memory_at(0);
         if m.memory64 || m.shared {
-            return Err(ModuleError::Invalid("64-bit and shared memories are not supported".into()));
+            return Err(ModuleError::Invalid(
+                "64-bit and shared memories are not supported".into(),
+            ));
         }
         m.initial.saturating_mul(65536)
     } else {
         0
     };
-    check("initial bytes of memory", initial_memory, policy.max_initial_memory)?;
+    check(
+        "initial bytes of memory",
+        initial_memory,
+        policy.max_initial_memory,
+    )?;
 
     let tasks = tasks.ok_or(ModuleError::NoTasks)?;
     if tasks.is_empty() {
         return Err(ModuleError::NoTasks);
     }
 
-    let func_type = |name: &str| -> Result<(Vec<ValType>, Vec<ValType>), ModuleError> {
-        let (_, kind, index) = exports.iter().find(|(n, _, _)| n == name).ok_or_else(|| ModuleError::BadExport {
-            name: name.into(),
-            problem: "missing".into(),
-        })?;
-        if *kind != ExternalKind::Func {
-            return Err(ModuleError::BadExport { name: name.into(), problem: "not a function".into() });
-        }
-        let id = types.core_function_at(*index);
-        let f = types[id].unwrap_func();
-        Ok((f.params().to_vec(), f.results().to_vec()))
-    };
+    let func_type =
+        |name: &str| -> Result<(Vec<ValType>, Vec<ValType>), ModuleError> {
+            let (_, kind, index) = exports.iter().find(|(n, _, _)| n == name).ok_or_else(|| {
+                ModuleError::BadExport {
+                    name: name.into(),
+                    problem: "missing".into(),
+                }
+            })?;
+            if *kind != ExternalKind::Func {
+                return Err(ModuleError::BadExport {
+                    name: name.into(),
+                    problem: "not a function".into(),
+                });
+            }
+            let id = types.core_function_at(*index);
+            let f = types[id].unwrap_func();
+            Ok((f.params().to_vec(), f.results().to_vec()))
+        };
     let expect = |name: &str, params: &[ValType], results: &[ValType]| -> Result<(), ModuleError> {
         let (p, r) = func_type(name)?;
         if p != params || r != results {
             return Err(ModuleError::BadExport {
                 name: name.into(),
-                problem: format!("has type {p:?} -> {r:?}, the wask ABI needs {params:?} -> {results:?}"),
+                problem: format!(
+                    "has type {p:?} -> {r:?}, the wask ABI needs {params:?} -> {results:?}"
+                ),
             });
         }
         Ok(())
@@ -264,10 +346,24 @@ pub fn inspect(wasm: &[u8], policy: &ModulePolicy) -> Result<ModuleInfo, ModuleE
     expect(ALLOC_EXPORT, &[ValType::I32], &[ValType::I32])?;
     match exports.iter().find(|(n, _, _)| n == "memory") {
         Some((_, ExternalKind::Memory, _)) => {}
-        _ => return Err(ModuleError::BadExport { name: "memory".into(), problem: "missing".into() }),
+        _ => {
+            return Err(ModuleError::BadExport {
+                name: "memory".into(),
+                problem: "missing".into(),
+            });
+        }
     }
     for t in &tasks {
-        expect(&format!("{TASK_EXPORT_PREFIX}{}", t.name), &[ValType::I32, ValType::I32], &[ValType::I64])?;
+        expect(
+            &format!("{TASK_EXPORT_PREFIX}{}", t.name),
+            &[ValType::I32, ValType::I32],
+            &[ValType::I64],
+        )?;
     }
-    Ok(ModuleInfo { hash: ModuleHash::of(wasm), size: wasm.len(), tasks, initial_memory })
+    Ok(ModuleInfo {
+        hash: ModuleHash::of(wasm),
+        size: wasm.len(),
+        tasks,
+        initial_memory,
+    })
 }

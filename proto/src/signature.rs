@@ -31,7 +31,12 @@ pub struct TaskSignature {
 impl TaskSignature {
     /// `name(a, b) -> r`, for listings and error messages.
     pub fn display(&self) -> String {
-        format!("{}({}) -> {}", self.name, self.params.join(", "), self.result)
+        format!(
+            "{}({}) -> {}",
+            self.name,
+            self.params.join(", "),
+            self.result
+        )
     }
 }
 
@@ -53,7 +58,10 @@ pub enum SignatureError {
 }
 
 /// Decodes every record of a section body.
-pub fn parse_section(mut data: &[u8], max_tasks: usize) -> Result<Vec<TaskSignature>, SignatureError> {
+pub fn parse_section(
+    mut data: &[u8],
+    max_tasks: usize,
+) -> Result<Vec<TaskSignature>, SignatureError> {
     let total = data.len();
     let mut out: Vec<TaskSignature> = Vec::new();
     while !data.is_empty() {
@@ -120,20 +128,36 @@ mod tests {
     fn normalizes_paths_and_spaces() {
         assert_eq!(normalize_type_name("alloc::vec::Vec<i64>"), "Vec<i64>");
         assert_eq!(normalize_type_name("Vec < i64 >"), "Vec<i64>");
-        assert_eq!(normalize_type_name("(i64, alloc::string::String)"), "(i64,String)");
         assert_eq!(
-            normalize_type_name("std::collections::HashMap<alloc::string::String, ::core::option::Option<u8>>"),
+            normalize_type_name("(i64, alloc::string::String)"),
+            "(i64,String)"
+        );
+        assert_eq!(
+            normalize_type_name(
+                "std::collections::HashMap<alloc::string::String, ::core::option::Option<u8>>"
+            ),
             "HashMap<String,Option<u8>>"
         );
         assert_eq!(normalize_type_name("[u8; 4]"), "[u8;4]");
         assert_eq!(normalize_type_name("()"), "()");
-        assert_eq!(normalize_type_name(std::any::type_name::<Vec<Option<String>>>()), "Vec<Option<String>>");
+        assert_eq!(
+            normalize_type_name(std::any::type_name::<Vec<Option<String>>>()),
+            "Vec<Option<String>>"
+        );
     }
 
     #[test]
     fn records_round_trip() {
-        let a = TaskSignature { name: "inc".into(), params: vec!["i64".into()], result: "i64".into() };
-        let b = TaskSignature { name: "sum".into(), params: vec!["Vec < i64 >".into()], result: "i64".into() };
+        let a = TaskSignature {
+            name: "inc".into(),
+            params: vec!["i64".into()],
+            result: "i64".into(),
+        };
+        let b = TaskSignature {
+            name: "sum".into(),
+            params: vec!["Vec < i64 >".into()],
+            result: "i64".into(),
+        };
         let mut section = encode_record(&a);
         section.extend(encode_record(&b));
         let got = parse_section(&section, 10).unwrap();
@@ -143,7 +167,10 @@ mod tests {
         assert_eq!(parse_section(&section, 1), Err(SignatureError::TooMany(1)));
         let mut dup = encode_record(&a);
         dup.extend(encode_record(&a));
-        assert_eq!(parse_section(&dup, 10), Err(SignatureError::Duplicate("inc".into())));
+        assert_eq!(
+            parse_section(&dup, 10),
+            Err(SignatureError::Duplicate("inc".into()))
+        );
         assert!(parse_section(&section[..section.len() - 1], 10).is_err());
     }
 }

@@ -63,7 +63,10 @@ pub enum TemplateError {
 impl ArgTemplate {
     /// A template without holes.
     pub fn literal(bytes: impl Into<Bytes>) -> ArgTemplate {
-        ArgTemplate { bytes: bytes.into(), holes: Vec::new() }
+        ArgTemplate {
+            bytes: bytes.into(),
+            holes: Vec::new(),
+        }
     }
 
     /// Checks the holes against the literal length and the number of
@@ -72,7 +75,10 @@ impl ArgTemplate {
         let mut last = 0u32;
         for h in &self.holes {
             if h.at as usize > self.bytes.len() {
-                return Err(TemplateError::HoleOutOfRange { at: h.at, len: self.bytes.len() });
+                return Err(TemplateError::HoleOutOfRange {
+                    at: h.at,
+                    len: self.bytes.len(),
+                });
             }
             if h.at < last {
                 return Err(TemplateError::Unsorted);
@@ -124,14 +130,21 @@ mod tests {
     fn splice_fills_holes_in_order() {
         let t = ArgTemplate {
             bytes: Bytes::from_static(&[2, 9]),
-            holes: vec![Hole { at: 1, dep: 0 }, Hole { at: 1, dep: 1 }, Hole { at: 2, dep: 0 }],
+            holes: vec![
+                Hole { at: 1, dep: 0 },
+                Hole { at: 1, dep: 1 },
+                Hole { at: 2, dep: 0 },
+            ],
         };
         t.validate(2).unwrap();
         let deps: [&[u8]; 2] = [&[0xa], &[0xb, 0xc]];
         let mut out = Vec::new();
         t.splice_into(|i| deps[i], 100, &mut out).unwrap();
         assert_eq!(out, vec![2, 0xa, 0xb, 0xc, 9, 0xa]);
-        assert!(matches!(t.splice_into(|i| deps[i], 3, &mut out), Err(TemplateError::TooLarge { .. })));
+        assert!(matches!(
+            t.splice_into(|i| deps[i], 3, &mut out),
+            Err(TemplateError::TooLarge { .. })
+        ));
     }
 
     #[test]
@@ -142,7 +155,10 @@ mod tests {
         let mut lit = postcard::to_allocvec(&5i64).unwrap();
         let at = lit.len() as u32 + 1;
         lit.push(2); // varint length of the vec
-        let t = ArgTemplate { bytes: lit.into(), holes: vec![Hole { at, dep: 0 }, Hole { at, dep: 1 }] };
+        let t = ArgTemplate {
+            bytes: lit.into(),
+            holes: vec![Hole { at, dep: 0 }, Hole { at, dep: 1 }],
+        };
         let mut out = Vec::new();
         let deps = [a, b];
         t.splice_into(|i| &deps[i], 1 << 20, &mut out).unwrap();
@@ -152,11 +168,26 @@ mod tests {
 
     #[test]
     fn validate_rejects_bad_holes() {
-        let t = ArgTemplate { bytes: Bytes::from_static(&[1]), holes: vec![Hole { at: 2, dep: 0 }] };
-        assert!(matches!(t.validate(1), Err(TemplateError::HoleOutOfRange { .. })));
-        let t = ArgTemplate { bytes: Bytes::from_static(&[1, 2]), holes: vec![Hole { at: 2, dep: 0 }, Hole { at: 1, dep: 0 }] };
+        let t = ArgTemplate {
+            bytes: Bytes::from_static(&[1]),
+            holes: vec![Hole { at: 2, dep: 0 }],
+        };
+        assert!(matches!(
+            t.validate(1),
+            Err(TemplateError::HoleOutOfRange { .. })
+        ));
+        let t = ArgTemplate {
+            bytes: Bytes::from_static(&[1, 2]),
+            holes: vec![Hole { at: 2, dep: 0 }, Hole { at: 1, dep: 0 }],
+        };
         assert_eq!(t.validate(1), Err(TemplateError::Unsorted));
-        let t = ArgTemplate { bytes: Bytes::from_static(&[1]), holes: vec![Hole { at: 0, dep: 3 }] };
-        assert!(matches!(t.validate(1), Err(TemplateError::NoSuchDependency { .. })));
+        let t = ArgTemplate {
+            bytes: Bytes::from_static(&[1]),
+            holes: vec![Hole { at: 0, dep: 3 }],
+        };
+        assert!(matches!(
+            t.validate(1),
+            Err(TemplateError::NoSuchDependency { .. })
+        ));
     }
 }

@@ -6,7 +6,14 @@ use wask::{Client, Error, LocalCluster, Options};
 use wask_tests::{MATH, eventually};
 
 async fn executed(client: &Client) -> u64 {
-    client.info().await.unwrap().workers.iter().map(|w| w.executed).sum()
+    client
+        .info()
+        .await
+        .unwrap()
+        .workers
+        .iter()
+        .map(|w| w.executed)
+        .sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -22,7 +29,9 @@ async fn client_page_session() {
     // submit: a pure key `inc-<32 hex>`, result() and .await
     let x = client.submit(&inc, (10,)).unwrap();
     let key = x.key();
-    let hex = key.strip_prefix("inc-").expect("key starts with the task name");
+    let hex = key
+        .strip_prefix("inc-")
+        .expect("key starts with the task name");
     assert_eq!(hex.len(), 32);
     assert!(hex.chars().all(|c| c.is_ascii_hexdigit()));
     assert_eq!(x.result().await.unwrap(), 11);
@@ -35,7 +44,10 @@ async fn client_page_session() {
     let total = client.submit(&sum, (&l,)).unwrap();
     assert_eq!(y.await.unwrap(), 16);
     assert_eq!(total.result().await.unwrap(), 500500);
-    assert_eq!(client.gather(&l).await.unwrap(), (1..=1000).collect::<Vec<i64>>());
+    assert_eq!(
+        client.gather(&l).await.unwrap(),
+        (1..=1000).collect::<Vec<i64>>()
+    );
 
     // keys are equal across clients (and processes: they hash only the call)
     let other = Client::connect(cluster.address()).await.unwrap();
@@ -77,7 +89,13 @@ async fn client_page_session() {
 }
 
 async fn held(c: &Client) -> u64 {
-    c.info().await.unwrap().workers.iter().map(|w| w.held_keys).sum()
+    c.info()
+        .await
+        .unwrap()
+        .workers
+        .iter()
+        .map(|w| w.held_keys)
+        .sum()
 }
 
 async fn held_becomes(c: &Client, want: u64) -> bool {
@@ -99,12 +117,20 @@ async fn dropping_the_last_future_releases_the_result() {
     // The inputs are held by their futures; dropping them frees them on the
     // workers, while the dependent's result stays.
     drop(l);
-    assert!(held_becomes(&client, 1).await, "inputs not released: {}", held(&client).await);
+    assert!(
+        held_becomes(&client, 1).await,
+        "inputs not released: {}",
+        held(&client).await
+    );
     let clone = total.clone();
     drop(total);
     assert_eq!(held(&client).await, 1, "a clone still holds the key");
     drop(clone);
-    assert!(held_becomes(&client, 0).await, "result not released: {}", held(&client).await);
+    assert!(
+        held_becomes(&client, 0).await,
+        "result not released: {}",
+        held(&client).await
+    );
     // A released pure key is computed again on the next submit.
     let before = executed(&client).await;
     let again = client.submit(&inc, (0,)).unwrap();
@@ -126,13 +152,20 @@ async fn errors_at_the_call() {
         other => panic!("expected UnknownTask, got {other:?}"),
     }
     match math.task::<(String,), i64>("inc") {
-        Err(Error::SignatureMismatch { declared, requested, .. }) => {
+        Err(Error::SignatureMismatch {
+            declared,
+            requested,
+            ..
+        }) => {
             assert_eq!(declared, "inc(i64) -> i64");
             assert_eq!(requested, "inc(String) -> i64");
         }
         other => panic!("expected SignatureMismatch, got {other:?}"),
     }
-    assert!(matches!(math.task::<(i64,), String>("inc"), Err(Error::SignatureMismatch { .. })));
+    assert!(matches!(
+        math.task::<(i64,), String>("inc"),
+        Err(Error::SignatureMismatch { .. })
+    ));
     match client.load_module_bytes(b"\0asm garbage".to_vec()).await {
         Err(Error::ModuleRefused(m)) => assert!(m.contains("invalid wasm"), "{m}"),
         other => panic!("expected ModuleRefused, got {other:?}"),
@@ -170,5 +203,8 @@ async fn losing_the_scheduler_fails_pending_futures() {
         other => panic!("expected ConnectionLost, got {other:?}"),
     }
     let inc = math.task::<(i64,), i64>("inc").unwrap();
-    assert!(matches!(client.submit(&inc, (1,)), Err(Error::ConnectionLost(_))));
+    assert!(matches!(
+        client.submit(&inc, (1,)),
+        Err(Error::ConnectionLost(_))
+    ));
 }

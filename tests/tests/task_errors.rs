@@ -25,7 +25,13 @@ async fn failures_are_typed_and_the_worker_keeps_serving() {
     };
 
     let boom = m.task::<(String,), i64>("boom").unwrap();
-    match task_error(client.submit(&boom, ("kaboom".to_string(),)).unwrap().result().await) {
+    match task_error(
+        client
+            .submit(&boom, ("kaboom".to_string(),))
+            .unwrap()
+            .result()
+            .await,
+    ) {
         TaskError::Panic { message } => assert!(message.contains("kaboom"), "{message}"),
         e => panic!("expected a panic, got {e:?}"),
     }
@@ -33,8 +39,16 @@ async fn failures_are_typed_and_the_worker_keeps_serving() {
 
     let fail = m.task::<(String,), i64>("fail").unwrap();
     assert_eq!(
-        task_error(client.submit(&fail, ("no luck".to_string(),)).unwrap().result().await),
-        TaskError::Failed { message: "no luck".into() }
+        task_error(
+            client
+                .submit(&fail, ("no luck".to_string(),))
+                .unwrap()
+                .result()
+                .await
+        ),
+        TaskError::Failed {
+            message: "no luck".into()
+        }
     );
 
     let divide = m.task::<(i32, i32), i32>("divide").unwrap();
@@ -42,12 +56,26 @@ async fn failures_are_typed_and_the_worker_keeps_serving() {
         TaskError::Panic { message } => assert!(message.contains("divide by zero"), "{message}"),
         e => panic!("expected a panic, got {e:?}"),
     }
-    assert_eq!(client.submit(&divide, (9, 3)).unwrap().result().await.unwrap(), 3);
+    assert_eq!(
+        client
+            .submit(&divide, (9, 3))
+            .unwrap()
+            .result()
+            .await
+            .unwrap(),
+        3
+    );
 
     let spin = m.task::<(), u64>("spin").unwrap();
     let limited = Options::new().timeout(Duration::from_millis(300));
     assert_eq!(
-        task_error(client.submit_with(&spin, (), &limited).unwrap().result().await),
+        task_error(
+            client
+                .submit_with(&spin, (), &limited)
+                .unwrap()
+                .result()
+                .await
+        ),
         TaskError::Timeout { limit_ms: 300 }
     );
     still_serving(2).await;
@@ -55,13 +83,24 @@ async fn failures_are_typed_and_the_worker_keeps_serving() {
     let grow = m.task::<(u64,), u64>("grow").unwrap();
     let small = Options::new().memory_limit(32 << 20);
     assert_eq!(
-        task_error(client.submit_with(&grow, (1 << 20,), &small).unwrap().result().await),
-        TaskError::MemoryLimit { limit_bytes: 32 << 20 }
+        task_error(
+            client
+                .submit_with(&grow, (1 << 20,), &small)
+                .unwrap()
+                .result()
+                .await
+        ),
+        TaskError::MemoryLimit {
+            limit_bytes: 32 << 20
+        }
     );
     still_serving(3).await;
 
     let recurse = m.task::<(u64,), u64>("recurse").unwrap();
-    assert_eq!(task_error(client.submit(&recurse, (0,)).unwrap().result().await), TaskError::StackOverflow);
+    assert_eq!(
+        task_error(client.submit(&recurse, (0,)).unwrap().result().await),
+        TaskError::StackOverflow
+    );
     still_serving(4).await;
     // Big frames exhaust Rust's shadow stack (in linear memory) first.
     let recurse_big = m.task::<(u64,), u64>("recurse_big").unwrap();
@@ -73,7 +112,13 @@ async fn failures_are_typed_and_the_worker_keeps_serving() {
 
     let sleep = m.task::<(u64,), u64>("sleep_ms").unwrap();
     assert_eq!(
-        task_error(client.submit_with(&sleep, (3_600_000,), &limited).unwrap().result().await),
+        task_error(
+            client
+                .submit_with(&sleep, (3_600_000,), &limited)
+                .unwrap()
+                .result()
+                .await
+        ),
         TaskError::Timeout { limit_ms: 300 }
     );
     still_serving(5).await;
@@ -105,12 +150,20 @@ async fn cancel_stops_queued_and_running_tasks() {
     let limited = Options::new().timeout(Duration::from_secs(2)).pure(false);
     // Occupy the only thread, then queue a task and its dependent.
     let blocker = client.submit_with(&spin, (), &limited).unwrap();
-    let queued = client.submit_with(&sleep, (1,), &Options::new().pure(false)).unwrap();
+    let queued = client
+        .submit_with(&sleep, (1,), &Options::new().pure(false))
+        .unwrap();
     let after = client.submit(&inc, (7,)).unwrap();
     queued.cancel();
-    assert!(matches!(queued.result().await, Err(Error::Cancelled { .. })));
+    assert!(matches!(
+        queued.result().await,
+        Err(Error::Cancelled { .. })
+    ));
     client.cancel(&[blocker.clone()]);
-    assert!(matches!(blocker.result().await, Err(Error::Cancelled { .. })));
+    assert!(matches!(
+        blocker.result().await,
+        Err(Error::Cancelled { .. })
+    ));
     // The worker is not harmed.
     assert_eq!(after.result().await.unwrap(), 8);
     cluster.shutdown().await;

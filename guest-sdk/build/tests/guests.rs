@@ -85,6 +85,7 @@ fn faulty_declares_its_tasks() {
             "print(u64) -> u64",
             "read_file(String) -> String",
             "recurse(u64) -> u64",
+            "recurse_big(u64) -> u64",
             "sleep_ms(u64) -> u64",
             "spin() -> u64",
         ]

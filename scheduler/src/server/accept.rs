@@ -34,8 +34,8 @@ pub(super) async fn run(endpoint: quinn::Endpoint, shared: Arc<Shared>) {
 /// within the hello timeout.
 pub(super) async fn hello<T: serde::de::DeserializeOwned>(
     conn: &quinn::Connection,
+    timeout: std::time::Duration,
 ) -> Result<(quinn::SendStream, wask_net::framed::FrameReader, T), String> {
-    let timeout = std::time::Duration::from_secs(wask_proto::limits::HELLO_TIMEOUT_SECS);
     let fut = async {
         let (send, recv) = conn.accept_bi().await.map_err(|e| e.to_string())?;
         // A hello is small; refuse anything big before buffering it.

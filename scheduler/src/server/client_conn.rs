@@ -11,18 +11,24 @@ use wask_proto::{ClientId, ModuleHash, PROTOCOL_VERSION, TenantId};
 
 pub(super) async fn run(conn: quinn::Connection, shared: Arc<Shared>) {
     let remote = conn.remote_address();
-    let (mut send, mut reader, hello) = match accept::hello::<ClientRequest>(&conn).await {
-        Ok(h) => h,
-        Err(e) => {
-            tracing::info!(%remote, "client refused: {e}");
-            conn.close(codes::PROTOCOL, b"bad hello");
-            return;
-        }
-    };
+    let (mut send, mut reader, hello) =
+        match accept::hello::<ClientRequest>(&conn, shared.hello_timeout).await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::info!(%remote, "client refused: {e}");
+                conn.close(codes::PROTOCOL, b"bad hello");
+                return;
+            }
+        };
     let tenant = match hello {
         ClientRequest::Hello { protocol, token } => {
             if protocol != PROTOCOL_VERSION {
-                refuse(&conn, &mut send, format!("protocol {protocol} is not {PROTOCOL_VERSION}")).await;
+                refuse(
+                    &conn,
+                    &mut send,
+                    format!("protocol {protocol} is not {PROTOCOL_VERSION}"),
+                )
+                .await;
                 return;
             }
             match shared.auth.tenant(token.as_deref()) {
@@ -41,11 +47,24 @@ pub(super) async fn run(conn: quinn::Connection, shared: Arc<Shared>) {
     let client: ClientId = shared.next_id.fetch_add(1, Ordering::Relaxed);
     let span = tracing::info_span!("client", client, tenant, %remote);
     let _enter = span.enter();
-    if framed::write_one(&mut send, &ClientEvent::Welcome { client }).await.is_err() {
+    if framed::write_one(&mut send, &ClientEvent::Welcome { client })
+        .await
+        .is_err()
+    {
         return;
     }
     let tx = framed::spawn_writer::<ClientEvent>(send);
-    if shared.hub.send(HubEvent::ClientUp { client, tenant, tx, conn: conn.clone() }).await.is_err() {
+    if shared
+        .hub
+        .send(HubEvent::ClientUp {
+            client,
+            tenant,
+            tx,
+            conn: conn.clone(),
+        })
+        .await
+        .is_err()
+    {
         return;
     }
     tracing::info!("client connected");
@@ -57,13 +76,22 @@ pub(super) async fn run(conn: quinn::Connection, shared: Arc<Shared>) {
         tracing::warn!("client connection closed: {e}");
         conn.close(e.close_code(), e.to_string().as_bytes());
     }
-    let _ = shared.hub.send(HubEvent::Core(Event::ClientDisconnected { client })).await;
+    let _ = shared
+        .hub
+        .send(HubEvent::Core(Event::ClientDisconnected { client }))
+        .await;
     tracing::info!("client disconnected");
 }
 
 async fn refuse(conn: &quinn::Connection, send: &mut quinn::SendStream, reason: String) {
     tracing::info!(remote = %conn.remote_address(), "client refused: {reason}");
-    let _ = framed::write_one(send, &ClientEvent::Refused { reason: reason.clone() }).await;
+    let _ = framed::write_one(
+        send,
+        &ClientEvent::Refused {
+            reason: reason.clone(),
+        },
+    )
+    .await;
     let _ = send.finish();
     // Give the refusal a moment to reach the peer before the close does.
     let _ = tokio::time::timeout(std::time::Duration::from_millis(200), send.stopped()).await;
@@ -79,13 +107,22 @@ async fn control_loop(
     while let Some(msg) = reader.next::<ClientRequest>().await? {
         let ev = match msg {
             ClientRequest::Hello { .. } => return Err(NetError::Protocol("second hello".into())),
-            ClientRequest::Module { req, hash } => HubEvent::ModuleQuery { client, tenant, req, hash },
+            ClientRequest::Module { req, hash } => HubEvent::ModuleQuery {
+                client,
+                tenant,
+                req,
+                hash,
+            },
             ClientRequest::Submit(tasks) => HubEvent::Core(Event::Submit { client, tasks }),
             ClientRequest::Hold(keys) => HubEvent::Core(Event::Hold { client, keys }),
             ClientRequest::Want(keys) => HubEvent::Core(Event::Want { client, keys }),
             ClientRequest::Release(keys) => HubEvent::Core(Event::Release { client, keys }),
             ClientRequest::Cancel(keys) => HubEvent::Core(Event::Cancel { client, keys }),
-            ClientRequest::Info { req } => HubEvent::Info { client, tenant, req },
+            ClientRequest::Info { req } => HubEvent::Info {
+                client,
+                tenant,
+                req,
+            },
         };
         if shared.hub.send(ev).await.is_err() {
             return Ok(());
@@ -94,7 +131,12 @@ async fn control_loop(
     Ok(())
 }
 
-async fn accept_uploads(conn: quinn::Connection, shared: Arc<Shared>, client: ClientId, tenant: TenantId) {
+async fn accept_uploads(
+    conn: quinn::Connection,
+    shared: Arc<Shared>,
+    client: ClientId,
+    tenant: TenantId,
+) {
     while let Ok(stream) = conn.accept_uni().await {
         let shared = shared.clone();
         let conn = conn.clone();
@@ -109,7 +151,13 @@ async fn accept_uploads(conn: quinn::Connection, shared: Arc<Shared>, client: Cl
                     if let Ok((bytes, info)) = inspected {
                         let _ = shared
                             .hub
-                            .send(HubEvent::ModuleUploaded { client, tenant, hash, bytes, info: info.map_err(|e| e.to_string()) })
+                            .send(HubEvent::ModuleUploaded {
+                                client,
+                                tenant,
+                                hash,
+                                bytes,
+                                info: info.map_err(|e| e.to_string()),
+                            })
                             .await;
                     }
                 }
@@ -127,10 +175,14 @@ async fn receive_module(stream: quinn::RecvStream) -> Result<(ModuleHash, bytes:
     match header {
         StreamHeader::Module { hash } => {
             if ModuleHash::of(&bytes) != hash {
-                return Err(NetError::Protocol("module bytes do not match their hash".into()));
+                return Err(NetError::Protocol(
+                    "module bytes do not match their hash".into(),
+                ));
             }
             Ok((hash, bytes))
         }
-        other => Err(NetError::Protocol(format!("unexpected data stream {other:?}"))),
+        other => Err(NetError::Protocol(format!(
+            "unexpected data stream {other:?}"
+        ))),
     }
 }

@@ -117,7 +117,11 @@ struct Hub {
     dirty_workers: Vec<WorkerId>,
 }
 
-pub(super) async fn run(core: Core, mut rx: mpsc::Receiver<HubEvent>, mut shutdown: watch::Receiver<bool>) {
+pub(super) async fn run(
+    core: Core,
+    mut rx: mpsc::Receiver<HubEvent>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut hub = Hub {
         core,
         actions: Vec::new(),
@@ -155,25 +159,61 @@ impl Hub {
                 }
                 self.core_event(ev);
             }
-            HubEvent::ClientUp { client, tenant, tx, conn } => {
-                self.clients.insert(client, ClientConn { tx, conn, outbox: Vec::new() });
+            HubEvent::ClientUp {
+                client,
+                tenant,
+                tx,
+                conn,
+            } => {
+                self.clients.insert(
+                    client,
+                    ClientConn {
+                        tx,
+                        conn,
+                        outbox: Vec::new(),
+                    },
+                );
                 self.core_event(Event::ClientConnected { client, tenant });
             }
             HubEvent::WorkerUp(up) => {
-                let WorkerUp { worker, name, nthreads, memory_limit, peer_address, peer_cert, tx, conn } = *up;
-                let peer = PeerInfo { worker, address: peer_address.clone(), cert: peer_cert };
+                let WorkerUp {
+                    worker,
+                    name,
+                    nthreads,
+                    memory_limit,
+                    peer_address,
+                    peer_cert,
+                    tx,
+                    conn,
+                } = *up;
+                let peer = PeerInfo {
+                    worker,
+                    address: peer_address.clone(),
+                    cert: peer_cert,
+                };
                 let others: Vec<PeerInfo> = self.workers.values().map(|w| w.peer.clone()).collect();
                 for (id, w) in self.workers.iter_mut() {
                     outbox::push(&mut w.outbox, WorkerCommand::Peers(vec![peer.clone()]));
                     self.dirty_workers.push(*id);
                 }
-                let mut me = WorkerConn { tx, conn, outbox: Vec::new(), peer };
+                let mut me = WorkerConn {
+                    tx,
+                    conn,
+                    outbox: Vec::new(),
+                    peer,
+                };
                 if !others.is_empty() {
                     me.outbox.push(WorkerCommand::Peers(others));
                 }
                 self.workers.insert(worker, me);
                 self.dirty_workers.push(worker);
-                self.core_event(Event::WorkerJoined { worker, name, address: peer_address, nthreads, memory_limit });
+                self.core_event(Event::WorkerJoined {
+                    worker,
+                    name,
+                    address: peer_address,
+                    nthreads,
+                    memory_limit,
+                });
             }
             HubEvent::WorkerDown { worker } => {
                 if self.workers.remove(&worker).is_some() {
@@ -184,15 +224,31 @@ impl Hub {
                     self.core_event(Event::WorkerLeft { worker });
                 }
             }
-            HubEvent::ModuleQuery { client, tenant, req, hash } => {
+            HubEvent::ModuleQuery {
+                client,
+                tenant,
+                req,
+                hash,
+            } => {
                 let reply = match self.modules.lookup(tenant, &hash) {
                     Some(module) => ClientEvent::ModuleReady { req, module },
-                    None if self.modules.wait(tenant, hash, client, req) => ClientEvent::ModuleNeeded { req },
-                    None => ClientEvent::ModuleRefused { req, reason: "too many module uploads pending".into() },
+                    None if self.modules.wait(tenant, hash, client, req) => {
+                        ClientEvent::ModuleNeeded { req }
+                    }
+                    None => ClientEvent::ModuleRefused {
+                        req,
+                        reason: "too many module uploads pending".into(),
+                    },
                 };
-                self.to_client(client, reply);
+                self.send_client(client, reply);
             }
-            HubEvent::ModuleUploaded { client, tenant, hash, bytes, info } => {
+            HubEvent::ModuleUploaded {
+                client,
+                tenant,
+                hash,
+                bytes,
+                info,
+            } => {
                 let waiting = self.modules.take_waiting(tenant, &hash);
                 match info {
                     Ok(info) => {
@@ -200,26 +256,41 @@ impl Hub {
                         if new {
                             tracing::info!(client, tenant, module, %hash, tasks = info.tasks.len(), "module registered");
                             let task_names = modules::task_names(&info);
-                            self.core_event(Event::ModuleRegistered { module, tenant, task_names });
+                            self.core_event(Event::ModuleRegistered {
+                                module,
+                                tenant,
+                                task_names,
+                            });
                         }
                         for (c, req) in waiting {
-                            self.to_client(c, ClientEvent::ModuleReady { req, module });
+                            self.send_client(c, ClientEvent::ModuleReady { req, module });
                         }
                     }
                     Err(reason) => {
                         tracing::info!(client, tenant, %hash, "module refused: {reason}");
                         for (c, req) in waiting {
-                            self.to_client(c, ClientEvent::ModuleRefused { req, reason: reason.clone() });
+                            self.send_client(
+                                c,
+                                ClientEvent::ModuleRefused {
+                                    req,
+                                    reason: reason.clone(),
+                                },
+                            );
                         }
                     }
                 }
             }
             HubEvent::NeedModule { worker, module } => {
-                let Some(w) = self.workers.get_mut(&worker) else { return };
+                let Some(w) = self.workers.get_mut(&worker) else {
+                    return;
+                };
                 match self.modules.get(module) {
                     Some(entry) => {
                         let conn = w.conn.clone();
-                        let header = StreamHeader::ModuleForWorker { module, hash: entry.hash };
+                        let header = StreamHeader::ModuleForWorker {
+                            module,
+                            hash: entry.hash,
+                        };
                         let bytes = entry.bytes.clone();
                         tokio::spawn(async move {
                             if let Err(e) = data::send(&conn, &header, bytes).await {
@@ -233,9 +304,13 @@ impl Hub {
                     }
                 }
             }
-            HubEvent::Info { client, tenant, req } => {
+            HubEvent::Info {
+                client,
+                tenant,
+                req,
+            } => {
                 let info = self.core.info(tenant);
-                self.to_client(client, ClientEvent::Info { req, info });
+                self.send_client(client, ClientEvent::Info { req, info });
             }
         }
     }
@@ -251,20 +326,34 @@ impl Hub {
 
     fn dispatch(&mut self, action: Action) {
         match action {
-            Action::Compute { worker, task } => self.to_worker(worker, WorkerCommand::Compute(vec![task])),
-            Action::Free { worker, tenant, key } => self.to_worker(worker, WorkerCommand::Free(vec![(tenant, key)])),
-            Action::FetchValue { worker, req, tenant, key } => {
-                self.to_worker(worker, WorkerCommand::SendValue { req, tenant, key })
+            Action::Compute { worker, task } => {
+                self.send_worker(worker, WorkerCommand::Compute(vec![task]))
             }
-            Action::ClientDone { client, done } => self.to_client(client, ClientEvent::Done(vec![done])),
-            Action::ClientErred { client, key, error } => self.to_client(client, ClientEvent::Erred { key, error }),
+            Action::Free {
+                worker,
+                tenant,
+                key,
+            } => self.send_worker(worker, WorkerCommand::Free(vec![(tenant, key)])),
+            Action::FetchValue {
+                worker,
+                req,
+                tenant,
+                key,
+            } => self.send_worker(worker, WorkerCommand::SendValue { req, tenant, key }),
+            Action::ClientDone { client, done } => {
+                self.send_client(client, ClientEvent::Done(vec![done]))
+            }
+            Action::ClientErred { client, key, error } => {
+                self.send_client(client, ClientEvent::Erred { key, error })
+            }
             Action::ClientValue { client, key, value } => {
                 if value.len() <= INLINE_VALUE_MAX {
-                    self.to_client(client, ClientEvent::Value { key, value });
+                    self.send_client(client, ClientEvent::Value { key, value });
                 } else if let Some(c) = self.clients.get(&client) {
                     let conn = c.conn.clone();
                     tokio::spawn(async move {
-                        if let Err(e) = data::send(&conn, &StreamHeader::Value { key }, value).await {
+                        if let Err(e) = data::send(&conn, &StreamHeader::Value { key }, value).await
+                        {
                             tracing::debug!(client, "sending value failed: {e}");
                         }
                     });
@@ -273,7 +362,7 @@ impl Hub {
         }
     }
 
-    fn to_client(&mut self, client: ClientId, msg: ClientEvent) {
+    fn send_client(&mut self, client: ClientId, msg: ClientEvent) {
         if let Some(c) = self.clients.get_mut(&client) {
             if c.outbox.is_empty() {
                 self.dirty_clients.push(client);
@@ -282,7 +371,7 @@ impl Hub {
         }
     }
 
-    fn to_worker(&mut self, worker: WorkerId, msg: WorkerCommand) {
+    fn send_worker(&mut self, worker: WorkerId, msg: WorkerCommand) {
         if let Some(w) = self.workers.get_mut(&worker) {
             if w.outbox.is_empty() {
                 self.dirty_workers.push(worker);

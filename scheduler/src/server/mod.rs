@@ -55,6 +55,8 @@ pub struct SchedulerConfig {
     pub auth: Arc<dyn Authenticator>,
     /// Core settings.
     pub core: CoreConfig,
+    /// How long a new connection has to say hello before it is dropped.
+    pub hello_timeout: std::time::Duration,
 }
 
 /// A running scheduler.
@@ -73,6 +75,7 @@ pub(crate) struct Shared {
     pub auth: Arc<dyn Authenticator>,
     pub next_id: std::sync::atomic::AtomicU32,
     pub shutdown: watch::Receiver<bool>,
+    pub hello_timeout: std::time::Duration,
 }
 
 impl Scheduler {
@@ -86,17 +89,28 @@ impl Scheduler {
         let address = endpoint.local_addr()?;
         let (hub_tx, hub_rx) = mpsc::channel(4096);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let hub = tokio::spawn(hub::run(crate::state::Core::new(config.core), hub_rx, shutdown_rx.clone()));
+        let hub = tokio::spawn(hub::run(
+            crate::state::Core::new(config.core),
+            hub_rx,
+            shutdown_rx.clone(),
+        ));
         let shared = Arc::new(Shared {
             hub: hub_tx,
             cluster_secret: config.cluster_secret,
             auth: config.auth,
             next_id: std::sync::atomic::AtomicU32::new(1),
             shutdown: shutdown_rx,
+            hello_timeout: config.hello_timeout,
         });
         tokio::spawn(accept::run(endpoint.clone(), shared));
         tracing::info!(%address, "scheduler listening");
-        Ok(Scheduler { address, cert_der: config.identity.cert_der, endpoint, shutdown: shutdown_tx, hub })
+        Ok(Scheduler {
+            address,
+            cert_der: config.identity.cert_der,
+            endpoint,
+            shutdown: shutdown_tx,
+            hub,
+        })
     }
 
     /// The address it listens on.
@@ -112,7 +126,8 @@ impl Scheduler {
     /// Closes every connection and stops.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
-        self.endpoint.close(wask_net::codes::SHUTDOWN, b"scheduler shutting down");
+        self.endpoint
+            .close(wask_net::codes::SHUTDOWN, b"scheduler shutting down");
         let _ = self.hub.await;
         self.endpoint.wait_idle().await;
     }

@@ -24,7 +24,11 @@ pub(super) struct Modules {
 
 impl Modules {
     pub fn new() -> Modules {
-        Modules { ids: new_map(), entries: Vec::new(), pending: new_map() }
+        Modules {
+            ids: new_map(),
+            entries: Vec::new(),
+            pending: new_map(),
+        }
     }
 
     pub fn lookup(&self, tenant: TenantId, hash: &ModuleHash) -> Option<ModuleId> {
@@ -49,11 +53,18 @@ impl Modules {
     /// Remembers a registration waiting for an upload; false if the client
     /// has too many waiting.
     pub fn wait(&mut self, tenant: TenantId, hash: ModuleHash, client: ClientId, req: u32) -> bool {
-        let waiting: usize = self.pending.values().map(|v| v.iter().filter(|(c, _)| *c == client).count()).sum();
+        let waiting: usize = self
+            .pending
+            .values()
+            .map(|v| v.iter().filter(|(c, _)| *c == client).count())
+            .sum();
         if waiting >= MAX_PENDING_PER_CLIENT {
             return false;
         }
-        self.pending.entry((tenant, hash)).or_default().push((client, req));
+        self.pending
+            .entry((tenant, hash))
+            .or_default()
+            .push((client, req));
         true
     }
 

@@ -11,15 +11,25 @@ use wask_proto::{PROTOCOL_VERSION, WorkerId};
 
 pub(super) async fn run(conn: quinn::Connection, shared: Arc<Shared>) {
     let remote = conn.remote_address();
-    let (mut send, mut reader, hello) = match accept::hello::<WorkerRequest>(&conn).await {
-        Ok(h) => h,
-        Err(e) => {
-            tracing::info!(%remote, "worker refused: {e}");
-            conn.close(codes::PROTOCOL, b"bad hello");
-            return;
-        }
-    };
-    let WorkerRequest::Hello { protocol, secret, name, nthreads, memory_limit, peer_address, peer_cert } = hello else {
+    let (mut send, mut reader, hello) =
+        match accept::hello::<WorkerRequest>(&conn, shared.hello_timeout).await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::info!(%remote, "worker refused: {e}");
+                conn.close(codes::PROTOCOL, b"bad hello");
+                return;
+            }
+        };
+    let WorkerRequest::Hello {
+        protocol,
+        secret,
+        name,
+        nthreads,
+        memory_limit,
+        peer_address,
+        peer_cert,
+    } = hello
+    else {
         conn.close(codes::PROTOCOL, b"first message must be a hello");
         return;
     };
@@ -34,7 +44,13 @@ pub(super) async fn run(conn: quinn::Connection, shared: Arc<Shared>) {
     };
     if let Some(reason) = refusal {
         tracing::warn!(%remote, "worker refused: {reason}");
-        let _ = framed::write_one(&mut send, &WorkerCommand::Refused { reason: reason.clone() }).await;
+        let _ = framed::write_one(
+            &mut send,
+            &WorkerCommand::Refused {
+                reason: reason.clone(),
+            },
+        )
+        .await;
         let _ = send.finish();
         let _ = tokio::time::timeout(std::time::Duration::from_millis(200), send.stopped()).await;
         conn.close(codes::REFUSED, reason.as_bytes());
@@ -43,12 +59,29 @@ pub(super) async fn run(conn: quinn::Connection, shared: Arc<Shared>) {
     let worker: WorkerId = shared.next_id.fetch_add(1, Ordering::Relaxed);
     let span = tracing::info_span!("worker", worker, %name, %remote);
     let _enter = span.enter();
-    if framed::write_one(&mut send, &WorkerCommand::Welcome { worker }).await.is_err() {
+    if framed::write_one(&mut send, &WorkerCommand::Welcome { worker })
+        .await
+        .is_err()
+    {
         return;
     }
     let tx = framed::spawn_writer::<WorkerCommand>(send);
-    let up = WorkerUp { worker, name, nthreads, memory_limit, peer_address, peer_cert, tx, conn: conn.clone() };
-    if shared.hub.send(HubEvent::WorkerUp(Box::new(up))).await.is_err() {
+    let up = WorkerUp {
+        worker,
+        name,
+        nthreads,
+        memory_limit,
+        peer_address,
+        peer_cert,
+        tx,
+        conn: conn.clone(),
+    };
+    if shared
+        .hub
+        .send(HubEvent::WorkerUp(Box::new(up)))
+        .await
+        .is_err()
+    {
         return;
     }
     tracing::info!(nthreads, "worker joined");
@@ -64,13 +97,19 @@ pub(super) async fn run(conn: quinn::Connection, shared: Arc<Shared>) {
     tracing::info!("worker left");
 }
 
-async fn control_loop(reader: &mut framed::FrameReader, shared: &Shared, worker: WorkerId) -> Result<(), NetError> {
+async fn control_loop(
+    reader: &mut framed::FrameReader,
+    shared: &Shared,
+    worker: WorkerId,
+) -> Result<(), NetError> {
     while let Some(msg) = reader.next::<WorkerRequest>().await? {
         let ev = match msg {
             WorkerRequest::Hello { .. } => return Err(NetError::Protocol("second hello".into())),
             WorkerRequest::Finished(tasks) => HubEvent::Core(Event::Finished { worker, tasks }),
             WorkerRequest::Failed(tasks) => HubEvent::Core(Event::Failed { worker, tasks }),
-            WorkerRequest::Value { req, value } => HubEvent::Core(Event::Value { worker, req, value }),
+            WorkerRequest::Value { req, value } => {
+                HubEvent::Core(Event::Value { worker, req, value })
+            }
             WorkerRequest::NeedModule { module } => HubEvent::NeedModule { worker, module },
             WorkerRequest::Goodbye => return Ok(()),
         };
@@ -88,7 +127,14 @@ async fn accept_values(conn: quinn::Connection, shared: Arc<Shared>, worker: Wor
         tokio::spawn(async move {
             match data::recv(stream, wask_proto::limits::MAX_PAYLOAD).await {
                 Ok((StreamHeader::WorkerValue { req }, value)) => {
-                    let _ = shared.hub.send(HubEvent::Core(Event::Value { worker, req, value: Some(value) })).await;
+                    let _ = shared
+                        .hub
+                        .send(HubEvent::Core(Event::Value {
+                            worker,
+                            req,
+                            value: Some(value),
+                        }))
+                        .await;
                 }
                 Ok((other, _)) => {
                     tracing::warn!(worker, "unexpected data stream {other:?}");
@@ -102,4 +148,3 @@ async fn accept_values(conn: quinn::Connection, shared: Arc<Shared>, worker: Wor
         });
     }
 }
-

@@ -4,9 +4,9 @@
 //! Every key a client names is looked up in its own tenant, so another
 //! tenant's keys are indistinguishable from keys that never existed.
 
+use super::Core;
 use super::event::Action;
 use super::task::{TaskIdx, TaskState};
-use super::Core;
 use bytes::Bytes;
 use std::sync::Arc;
 use wask_proto::hash::{FastSet, new_set};
@@ -44,13 +44,22 @@ impl Core {
             return;
         }
         self.tenants.ensure(tenant);
-        self.clients.insert(client, Client { tenant, holds: new_set(), wants: new_set() });
+        self.clients.insert(
+            client,
+            Client {
+                tenant,
+                holds: new_set(),
+                wants: new_set(),
+            },
+        );
     }
 
     /// A client left: everything it held is released. Values fetched for it
     /// are dropped when they arrive.
     pub(super) fn client_disconnected(&mut self, client: ClientId) {
-        let Some(c) = self.clients.remove(&client) else { return };
+        let Some(c) = self.clients.remove(&client) else {
+            return;
+        };
         for idx in c.wants {
             if let Some(t) = self.tasks.get_mut(idx) {
                 t.wanted_by.remove(client);
@@ -66,11 +75,17 @@ impl Core {
 
     /// `Hold`: the client holds these keys (again).
     pub(super) fn hold(&mut self, client: ClientId, keys: &[KeyId], out: &mut Vec<Action>) {
-        let Some(tenant) = self.clients.get(&client).map(|c| c.tenant) else { return };
+        let Some(tenant) = self.clients.get(&client).map(|c| c.tenant) else {
+            return;
+        };
         for &key in keys {
             match self.index.get(&(tenant, key)) {
                 Some(&idx) => self.add_holder(client, idx, out),
-                None => out.push(Action::ClientErred { client, key, error: TaskError::UnknownKey { key: key.hex() } }),
+                None => out.push(Action::ClientErred {
+                    client,
+                    key,
+                    error: TaskError::UnknownKey { key: key.hex() },
+                }),
             }
         }
     }
@@ -81,12 +96,19 @@ impl Core {
         let task = &mut self.tasks[idx];
         task.holders.insert(client);
         match &task.state {
-            TaskState::Memory { nbytes, .. } => {
-                out.push(Action::ClientDone { client, done: Done { key: task.key, nbytes: *nbytes, value: None } })
-            }
-            TaskState::Erred { error } => {
-                out.push(Action::ClientErred { client, key: task.key, error: (**error).clone() })
-            }
+            TaskState::Memory { nbytes, .. } => out.push(Action::ClientDone {
+                client,
+                done: Done {
+                    key: task.key,
+                    nbytes: *nbytes,
+                    value: None,
+                },
+            }),
+            TaskState::Erred { error } => out.push(Action::ClientErred {
+                client,
+                key: task.key,
+                error: (**error).clone(),
+            }),
             _ => {}
         }
         if let Some(c) = self.clients.get_mut(&client) {
@@ -96,10 +118,16 @@ impl Core {
 
     /// `Want`: send these values now, or once they exist.
     pub(super) fn want(&mut self, client: ClientId, keys: &[KeyId], out: &mut Vec<Action>) {
-        let Some(tenant) = self.clients.get(&client).map(|c| c.tenant) else { return };
+        let Some(tenant) = self.clients.get(&client).map(|c| c.tenant) else {
+            return;
+        };
         for &key in keys {
             let Some(&idx) = self.index.get(&(tenant, key)) else {
-                out.push(Action::ClientErred { client, key, error: TaskError::UnknownKey { key: key.hex() } });
+                out.push(Action::ClientErred {
+                    client,
+                    key,
+                    error: TaskError::UnknownKey { key: key.hex() },
+                });
                 continue;
             };
             let task = &mut self.tasks[idx];
@@ -110,7 +138,11 @@ impl Core {
                     }
                 }
                 TaskState::Erred { error } => {
-                    out.push(Action::ClientErred { client, key, error: (**error).clone() });
+                    out.push(Action::ClientErred {
+                        client,
+                        key,
+                        error: (**error).clone(),
+                    });
                 }
                 _ => {
                     task.wanted_by.insert(client);
@@ -124,7 +156,9 @@ impl Core {
 
     /// `Release`: the client no longer holds (or wants) these keys.
     pub(super) fn release(&mut self, client: ClientId, keys: &[KeyId]) {
-        let Some(tenant) = self.clients.get(&client).map(|c| c.tenant) else { return };
+        let Some(tenant) = self.clients.get(&client).map(|c| c.tenant) else {
+            return;
+        };
         for key in keys {
             if let Some(&idx) = self.index.get(&(tenant, *key)) {
                 self.unhold(client, idx);
@@ -133,7 +167,9 @@ impl Core {
     }
 
     fn unhold(&mut self, client: ClientId, idx: TaskIdx) {
-        let Some(task) = self.tasks.get_mut(idx) else { return };
+        let Some(task) = self.tasks.get_mut(idx) else {
+            return;
+        };
         task.holders.remove(client);
         task.wanted_by.remove(client);
         if let Some(c) = self.clients.get_mut(&client) {
@@ -148,9 +184,13 @@ impl Core {
     /// depending on it become `Erred(Cancelled)`, then this client releases
     /// the key.
     pub(super) fn cancel(&mut self, client: ClientId, keys: &[KeyId], out: &mut Vec<Action>) {
-        let Some(tenant) = self.clients.get(&client).map(|c| c.tenant) else { return };
+        let Some(tenant) = self.clients.get(&client).map(|c| c.tenant) else {
+            return;
+        };
         for key in keys {
-            let Some(&idx) = self.index.get(&(tenant, *key)) else { continue };
+            let Some(&idx) = self.index.get(&(tenant, *key)) else {
+                continue;
+            };
             let task = &self.tasks[idx];
             if !task.holders.iter().any(|c| c != client) {
                 let cancelled = Arc::new(TaskError::Cancelled);
@@ -165,19 +205,37 @@ impl Core {
 
     /// A worker answered a fetch. Answers from another worker than the one
     /// asked, or to unknown requests, are ignored.
-    pub(super) fn value(&mut self, worker: WorkerId, req: u64, value: Option<Bytes>, out: &mut Vec<Action>) {
+    pub(super) fn value(
+        &mut self,
+        worker: WorkerId,
+        req: u64,
+        value: Option<Bytes>,
+        out: &mut Vec<Action>,
+    ) {
         if self.fetches.get(&req).is_none_or(|f| f.worker != worker) {
             return;
         }
-        let Some(f) = self.fetches.remove(&req) else { return };
+        let Some(f) = self.fetches.remove(&req) else {
+            return;
+        };
         if !self.clients.contains_key(&f.client) {
             return;
         }
         match value {
-            Some(value) => out.push(Action::ClientValue { client: f.client, key: f.key, value }),
+            Some(value) => out.push(Action::ClientValue {
+                client: f.client,
+                key: f.key,
+                value,
+            }),
             None => {
-                let error = TaskError::WorkerLost { key: self.render_key(f.tenant, f.key) };
-                out.push(Action::ClientErred { client: f.client, key: f.key, error });
+                let error = TaskError::WorkerLost {
+                    key: self.render_key(f.tenant, f.key),
+                };
+                out.push(Action::ClientErred {
+                    client: f.client,
+                    key: f.key,
+                    error,
+                });
             }
         }
     }

@@ -64,7 +64,9 @@ impl IdSet {
         match self {
             IdSet::One(other) if *other == id => *self = IdSet::Empty,
             IdSet::Many(ids) => {
-                let Some(at) = ids.iter().position(|&x| x == id) else { return false };
+                let Some(at) = ids.iter().position(|&x| x == id) else {
+                    return false;
+                };
                 ids.remove(at);
                 match ids.len() {
                     0 => *self = IdSet::Empty,

@@ -5,8 +5,8 @@
 //! ↔ workers ↔ tenants ↔ queues) and compares. O(state); never used on
 //! the hot path.
 
-use super::task::{TaskIdx, TaskState};
 use super::Core;
+use super::task::{TaskIdx, TaskState};
 use wask_proto::TenantId;
 use wask_proto::hash::{FastMap, new_map};
 
@@ -28,10 +28,22 @@ struct Counts {
 
 pub(super) fn check(core: &Core) -> Result<(), String> {
     core.tasks.check()?;
-    ensure!(core.index.len() == core.tasks.len(), "index has {} keys, slab {} tasks", core.index.len(), core.tasks.len());
+    ensure!(
+        core.index.len() == core.tasks.len(),
+        "index has {} keys, slab {} tasks",
+        core.index.len(),
+        core.tasks.len()
+    );
     for (&(tenant, key), &idx) in &core.index {
-        let t = core.tasks.get(idx).ok_or_else(|| format!("index points {key:?} at empty slot {idx:?}"))?;
-        ensure!(t.tenant == tenant && t.key == key, "slot {idx:?} holds {:?}, index says {key:?}", t.key);
+        let t = core
+            .tasks
+            .get(idx)
+            .ok_or_else(|| format!("index points {key:?} at empty slot {idx:?}"))?;
+        ensure!(
+            t.tenant == tenant && t.key == key,
+            "slot {idx:?} holds {:?}, index says {key:?}",
+            t.key
+        );
     }
 
     // How often each task appears in its tenant's queue (stale entries too).
@@ -51,94 +63,231 @@ pub(super) fn check(core: &Core) -> Result<(), String> {
         let me = core.tasks.reference(idx);
         let mut not_in_memory = 0u32;
         for (i, &d) in t.dependencies.iter().enumerate() {
-            let dep = core.tasks.get(d).ok_or_else(|| format!("{}: dependency {d:?} is gone", name()))?;
-            ensure!(dep.tenant == t.tenant, "{}: depends on another tenant's task", name());
-            ensure!(!t.dependencies[..i].contains(&d), "{}: dependency listed twice", name());
-            ensure!(dep.dependents.contains(&me), "{}: missing from its dependency's dependents", name());
-            ensure!(!matches!(dep.state, TaskState::Erred { .. }), "{}: depends on an erred task", name());
+            let dep = core
+                .tasks
+                .get(d)
+                .ok_or_else(|| format!("{}: dependency {d:?} is gone", name()))?;
+            ensure!(
+                dep.tenant == t.tenant,
+                "{}: depends on another tenant's task",
+                name()
+            );
+            ensure!(
+                !t.dependencies[..i].contains(&d),
+                "{}: dependency listed twice",
+                name()
+            );
+            ensure!(
+                dep.dependents.contains(&me),
+                "{}: missing from its dependency's dependents",
+                name()
+            );
+            ensure!(
+                !matches!(dep.state, TaskState::Erred { .. }),
+                "{}: depends on an erred task",
+                name()
+            );
             if !matches!(dep.state, TaskState::Memory { .. }) {
                 not_in_memory += 1;
             }
             *waiters.entry(d).or_default() += 1;
         }
         if t.state.is_finished() {
-            ensure!(t.dependencies.is_empty(), "{}: finished but still lists dependencies", name());
-            ensure!(t.wanted_by.is_empty(), "{}: finished with pending wants", name());
-            ensure!(t.args.bytes.is_empty() && t.args.holes.is_empty(), "{}: finished but keeps its arguments", name());
+            ensure!(
+                t.dependencies.is_empty(),
+                "{}: finished but still lists dependencies",
+                name()
+            );
+            ensure!(
+                t.wanted_by.is_empty(),
+                "{}: finished with pending wants",
+                name()
+            );
+            ensure!(
+                t.args.bytes.is_empty() && t.args.holes.is_empty(),
+                "{}: finished but keeps its arguments",
+                name()
+            );
         }
         match &t.state {
             TaskState::Waiting { unfinished } => {
                 ensure!(*unfinished > 0, "{}: waiting for nothing", name());
-                ensure!(*unfinished == not_in_memory, "{}: {not_in_memory} inputs not in memory", name());
+                ensure!(
+                    *unfinished == not_in_memory,
+                    "{}: {not_in_memory} inputs not in memory",
+                    name()
+                );
             }
             TaskState::Queued => {
-                ensure!(not_in_memory == 0, "{}: queued with inputs not in memory", name());
+                ensure!(
+                    not_in_memory == 0,
+                    "{}: queued with inputs not in memory",
+                    name()
+                );
                 c.queued += 1;
-                let entries = in_queue.get(&(t.tenant, idx, me.generation)).copied().unwrap_or(0);
-                ensure!(entries == 1, "{}: in its tenant's queue {entries} times", name());
+                let entries = in_queue
+                    .get(&(t.tenant, idx, me.generation))
+                    .copied()
+                    .unwrap_or(0);
+                ensure!(
+                    entries == 1,
+                    "{}: in its tenant's queue {entries} times",
+                    name()
+                );
             }
             TaskState::Processing { worker } => {
-                ensure!(not_in_memory == 0, "{}: processing with inputs not in memory", name());
+                ensure!(
+                    not_in_memory == 0,
+                    "{}: processing with inputs not in memory",
+                    name()
+                );
                 c.processing += 1;
-                let w = core.workers.map.get(worker).ok_or_else(|| format!("{}: on unknown worker", name()))?;
-                ensure!(w.processing.contains(&idx), "{}: not in its worker's processing set", name());
+                let w = core
+                    .workers
+                    .map
+                    .get(worker)
+                    .ok_or_else(|| format!("{}: on unknown worker", name()))?;
+                ensure!(
+                    w.processing.contains(&idx),
+                    "{}: not in its worker's processing set",
+                    name()
+                );
             }
             TaskState::Memory { who_has, .. } => {
                 ensure!(!who_has.is_empty(), "{}: in memory nowhere", name());
                 for (i, w) in who_has.iter().enumerate() {
-                    ensure!(!who_has.as_slice()[..i].contains(&w), "{}: worker {w} listed twice", name());
-                    let worker = core.workers.map.get(&w).ok_or_else(|| format!("{}: on unknown worker {w}", name()))?;
-                    ensure!(worker.has_what.contains(&idx), "{}: missing from worker {w}'s has_what", name());
+                    ensure!(
+                        !who_has.as_slice()[..i].contains(&w),
+                        "{}: worker {w} listed twice",
+                        name()
+                    );
+                    let worker = core
+                        .workers
+                        .map
+                        .get(&w)
+                        .ok_or_else(|| format!("{}: on unknown worker {w}", name()))?;
+                    ensure!(
+                        worker.has_what.contains(&idx),
+                        "{}: missing from worker {w}'s has_what",
+                        name()
+                    );
                 }
             }
             TaskState::Erred { .. } => {}
         }
         for c in t.holders.iter() {
-            let client = core.clients.get(&c).ok_or_else(|| format!("{}: held by unknown client {c}", name()))?;
-            ensure!(client.tenant == t.tenant, "{}: held by client {c} of another tenant", name());
-            ensure!(client.holds.contains(&idx), "{}: client {c} does not list it", name());
+            let client = core
+                .clients
+                .get(&c)
+                .ok_or_else(|| format!("{}: held by unknown client {c}", name()))?;
+            ensure!(
+                client.tenant == t.tenant,
+                "{}: held by client {c} of another tenant",
+                name()
+            );
+            ensure!(
+                client.holds.contains(&idx),
+                "{}: client {c} does not list it",
+                name()
+            );
         }
         for c in t.wanted_by.iter() {
-            let client = core.clients.get(&c).ok_or_else(|| format!("{}: wanted by unknown client {c}", name()))?;
-            ensure!(client.wants.contains(&idx), "{}: client {c} does not list its want", name());
+            let client = core
+                .clients
+                .get(&c)
+                .ok_or_else(|| format!("{}: wanted by unknown client {c}", name()))?;
+            ensure!(
+                client.wants.contains(&idx),
+                "{}: client {c} does not list its want",
+                name()
+            );
         }
     }
     for (idx, t) in core.tasks.iter() {
         let n = waiters.get(&idx).copied().unwrap_or(0);
-        ensure!(t.waiters == n, "task {:?}: {} waiters recorded, {n} unfinished dependents", t.key, t.waiters);
-        ensure!(!t.holders.is_empty() || n > 0, "task {:?} ({:?}) is needed by nobody", t.key, t.state);
+        ensure!(
+            t.waiters == n,
+            "task {:?}: {} waiters recorded, {n} unfinished dependents",
+            t.key,
+            t.waiters
+        );
+        ensure!(
+            !t.holders.is_empty() || n > 0,
+            "task {:?} ({:?}) is needed by nobody",
+            t.key,
+            t.state
+        );
     }
 
     for (&id, w) in &core.workers.map {
         for &idx in &w.processing {
-            let ok = core.tasks.get(idx).is_some_and(|t| matches!(t.state, TaskState::Processing { worker } if worker == id));
+            let ok = core.tasks.get(idx).is_some_and(
+                |t| matches!(t.state, TaskState::Processing { worker } if worker == id),
+            );
             ensure!(ok, "worker {id} lists {idx:?} as processing");
         }
         let mut bytes = 0u64;
         for &idx in &w.has_what {
             match core.tasks.get(idx).map(|t| &t.state) {
-                Some(TaskState::Memory { who_has, nbytes }) if who_has.contains(id) => bytes = bytes.wrapping_add(*nbytes),
+                Some(TaskState::Memory { who_has, nbytes }) if who_has.contains(id) => {
+                    bytes = bytes.wrapping_add(*nbytes)
+                }
                 _ => return Err(format!("worker {id} lists {idx:?} as held")),
             }
         }
-        ensure!(bytes == w.held_bytes, "worker {id} counts {} held bytes, holds {bytes}", w.held_bytes);
+        ensure!(
+            bytes == w.held_bytes,
+            "worker {id} counts {} held bytes, holds {bytes}",
+            w.held_bytes
+        );
         let free = w.load() < w.slots;
-        ensure!(core.workers.free.contains(&(w.load(), id)) == free, "worker {id}: free set disagrees (free: {free})");
+        ensure!(
+            core.workers.free.contains(&(w.load(), id)) == free,
+            "worker {id}: free set disagrees (free: {free})"
+        );
     }
     for &(load, id) in &core.workers.free {
-        ensure!(core.workers.map.get(&id).is_some_and(|w| w.load() == load), "free set has stale ({load}, {id})");
+        ensure!(
+            core.workers.map.get(&id).is_some_and(|w| w.load() == load),
+            "free set has stale ({load}, {id})"
+        );
     }
 
     for (&id, tenant) in &core.tenants.map {
         let c = counts.remove(&id).unwrap_or_default();
-        ensure!(tenant.ntasks == c.tasks, "tenant {id}: {} tasks counted, {} exist", tenant.ntasks, c.tasks);
-        ensure!(tenant.processing == c.processing, "tenant {id}: {} processing counted, {}", tenant.processing, c.processing);
-        ensure!(tenant.queued == c.queued, "tenant {id}: {} queued counted, {} queued", tenant.queued, c.queued);
-        ensure!(core.tenants.with_queued.contains(&id) == (c.queued > 0), "tenant {id}: with_queued disagrees");
+        ensure!(
+            tenant.ntasks == c.tasks,
+            "tenant {id}: {} tasks counted, {} exist",
+            tenant.ntasks,
+            c.tasks
+        );
+        ensure!(
+            tenant.processing == c.processing,
+            "tenant {id}: {} processing counted, {}",
+            tenant.processing,
+            c.processing
+        );
+        ensure!(
+            tenant.queued == c.queued,
+            "tenant {id}: {} queued counted, {} queued",
+            tenant.queued,
+            c.queued
+        );
+        ensure!(
+            core.tenants.with_queued.contains(&id) == (c.queued > 0),
+            "tenant {id}: with_queued disagrees"
+        );
     }
-    ensure!(counts.is_empty(), "tasks of unknown tenants {:?}", counts.keys().collect::<Vec<_>>());
+    ensure!(
+        counts.is_empty(),
+        "tasks of unknown tenants {:?}",
+        counts.keys().collect::<Vec<_>>()
+    );
     for id in &core.tenants.with_queued {
-        ensure!(core.tenants.map.contains_key(id), "with_queued names unknown tenant {id}");
+        ensure!(
+            core.tenants.map.contains_key(id),
+            "with_queued names unknown tenant {id}"
+        );
     }
     ensure!(
         !(core.tenants.any_queued() && core.workers.has_free_slot()),
@@ -147,16 +296,31 @@ pub(super) fn check(core: &Core) -> Result<(), String> {
 
     for (&id, client) in &core.clients {
         for &idx in &client.holds {
-            ensure!(core.tasks.get(idx).is_some_and(|t| t.holders.contains(id)), "client {id} holds {idx:?}, not listed");
+            ensure!(
+                core.tasks.get(idx).is_some_and(|t| t.holders.contains(id)),
+                "client {id} holds {idx:?}, not listed"
+            );
         }
         for &idx in &client.wants {
-            ensure!(core.tasks.get(idx).is_some_and(|t| t.wanted_by.contains(id)), "client {id} wants {idx:?}, not listed");
+            ensure!(
+                core.tasks
+                    .get(idx)
+                    .is_some_and(|t| t.wanted_by.contains(id)),
+                "client {id} wants {idx:?}, not listed"
+            );
         }
     }
     for (req, f) in &core.fetches {
-        ensure!(core.workers.map.contains_key(&f.worker), "fetch {req} waits on unknown worker {}", f.worker);
+        ensure!(
+            core.workers.map.contains_key(&f.worker),
+            "fetch {req} waits on unknown worker {}",
+            f.worker
+        );
         ensure!(*req < core.next_req, "fetch {req} is from the future");
     }
-    ensure!(core.release_candidates.is_empty(), "release candidates left over");
+    ensure!(
+        core.release_candidates.is_empty(),
+        "release candidates left over"
+    );
     Ok(())
 }

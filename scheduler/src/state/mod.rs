@@ -139,7 +139,11 @@ impl Core {
         match event {
             Event::ClientConnected { client, tenant } => self.client_connected(client, tenant),
             Event::ClientDisconnected { client } => self.client_disconnected(client),
-            Event::ModuleRegistered { module, tenant, task_names } => {
+            Event::ModuleRegistered {
+                module,
+                tenant,
+                task_names,
+            } => {
                 self.tenants.ensure(tenant);
                 self.modules.insert(module, Module { tenant, task_names });
             }
@@ -148,9 +152,13 @@ impl Core {
             Event::Want { client, keys } => self.want(client, &keys, out),
             Event::Release { client, keys } => self.release(client, &keys),
             Event::Cancel { client, keys } => self.cancel(client, &keys, out),
-            Event::WorkerJoined { worker, name, address, nthreads, memory_limit: _ } => {
-                self.worker_joined(worker, name, address, nthreads)
-            }
+            Event::WorkerJoined {
+                worker,
+                name,
+                address,
+                nthreads,
+                memory_limit: _,
+            } => self.worker_joined(worker, name, address, nthreads),
             Event::WorkerLeft { worker } => self.worker_left(worker, out),
             Event::Finished { worker, tasks } => self.finished(worker, tasks, out),
             Event::Failed { worker, tasks } => self.failed(worker, tasks, out),
@@ -184,7 +192,10 @@ impl Core {
             })
             .collect();
         workers.sort_by_key(|w| w.id);
-        ClusterInfo { workers, tasks: self.tenants.get(tenant).map_or(0, |t| t.ntasks) }
+        ClusterInfo {
+            workers,
+            tasks: self.tenants.get(tenant).map_or(0, |t| t.ntasks),
+        }
     }
 
     /// The key as people read it: `name-<hex>` or `name-<uuid>` when the
@@ -198,8 +209,13 @@ impl Core {
 
     /// [`render_key`](Core::render_key) of a live task.
     fn render_idx(&self, idx: TaskIdx) -> String {
-        let Some(task) = self.tasks.get(idx) else { return String::new() };
-        let name = self.modules.get(&task.module).and_then(|m| m.task_names.get(task.func as usize));
+        let Some(task) = self.tasks.get(idx) else {
+            return String::new();
+        };
+        let name = self
+            .modules
+            .get(&task.module)
+            .and_then(|m| m.task_names.get(task.func as usize));
         match name {
             Some(name) => wask_proto::key::render_key(name, task.key, task.pure),
             None => task.key.hex(),

@@ -6,10 +6,10 @@
 //! nothing. Otherwise the task is created, held by the client; a missing
 //! or failed dependency makes it `Erred` at once.
 
+use super::Core;
 use super::event::Action;
 use super::ids::IdSet;
 use super::task::{Task, TaskIdx, TaskState};
-use super::Core;
 use std::sync::Arc;
 use wask_proto::limits::ResolvedLimits;
 use wask_proto::msg::TaskSpec;
@@ -22,16 +22,28 @@ const PAIRWISE_DEPS: usize = 16;
 impl Core {
     /// Handles a `Submit` event.
     pub(super) fn submit(&mut self, client: ClientId, specs: Vec<TaskSpec>, out: &mut Vec<Action>) {
-        let Some(tenant) = self.clients.get(&client).map(|c| c.tenant) else { return };
+        let Some(tenant) = self.clients.get(&client).map(|c| c.tenant) else {
+            return;
+        };
         for spec in specs {
             self.submit_one(client, tenant, spec, out);
         }
     }
 
-    fn submit_one(&mut self, client: ClientId, tenant: TenantId, spec: TaskSpec, out: &mut Vec<Action>) {
+    fn submit_one(
+        &mut self,
+        client: ClientId,
+        tenant: TenantId,
+        spec: TaskSpec,
+        out: &mut Vec<Action>,
+    ) {
         if let Err(reason) = self.validate(tenant, &spec) {
             let error = TaskError::ModuleRejected { reason };
-            out.push(Action::ClientErred { client, key: spec.key, error });
+            out.push(Action::ClientErred {
+                client,
+                key: spec.key,
+                error,
+            });
             return;
         }
         if let Some(&idx) = self.index.get(&(tenant, spec.key)) {
@@ -56,13 +68,31 @@ impl Core {
             }
         }
         let (state, dependencies, args): (_, Box<[TaskIdx]>, _) = match problem {
-            Some(error) => (TaskState::Erred { error: Arc::new(error) }, Box::default(), Default::default()),
+            Some(error) => (
+                TaskState::Erred {
+                    error: Arc::new(error),
+                },
+                Box::default(),
+                Default::default(),
+            ),
             None => {
-                let deps: Box<[TaskIdx]> = spec.deps.iter().map(|k| self.index[&(tenant, *k)]).collect();
-                let unfinished =
-                    deps.iter().filter(|&&d| !matches!(self.tasks[d].state, TaskState::Memory { .. })).count();
+                let deps: Box<[TaskIdx]> = spec
+                    .deps
+                    .iter()
+                    .map(|k| self.index[&(tenant, *k)])
+                    .collect();
+                let unfinished = deps
+                    .iter()
+                    .filter(|&&d| !matches!(self.tasks[d].state, TaskState::Memory { .. }))
+                    .count();
                 // `validate` bounds the number of dependencies by u32.
-                (TaskState::Waiting { unfinished: unfinished as u32 }, deps, spec.args)
+                (
+                    TaskState::Waiting {
+                        unfinished: unfinished as u32,
+                    },
+                    deps,
+                    spec.args,
+                )
             }
         };
         let task = Task {
@@ -74,15 +104,25 @@ impl Core {
             pure: spec.pure,
             state,
             args,
-            limits: ResolvedLimits::resolve(&spec.limits, &self.config.defaults, &self.config.max_limits),
+            limits: ResolvedLimits::resolve(
+                &spec.limits,
+                &self.config.defaults,
+                &self.config.max_limits,
+            ),
             dependencies,
             dependents: Vec::new(),
             holders: IdSet::one(client),
             wanted_by: IdSet::default(),
         };
         let Some(r) = self.tasks.insert(task) else {
-            let error = TaskError::Quota { message: "the scheduler holds 2^32 tasks".into() };
-            out.push(Action::ClientErred { client, key: spec.key, error });
+            let error = TaskError::Quota {
+                message: "the scheduler holds 2^32 tasks".into(),
+            };
+            out.push(Action::ClientErred {
+                client,
+                key: spec.key,
+                error,
+            });
             return;
         };
         self.index.insert((tenant, spec.key), r.idx);
@@ -93,7 +133,11 @@ impl Core {
         match &self.tasks[r.idx].state {
             TaskState::Erred { error } => {
                 let error = (**error).clone();
-                out.push(Action::ClientErred { client, key: spec.key, error });
+                out.push(Action::ClientErred {
+                    client,
+                    key: spec.key,
+                    error,
+                });
             }
             TaskState::Waiting { unfinished } => {
                 let ready = *unfinished == 0;
@@ -128,9 +172,14 @@ impl Core {
         if u32::try_from(spec.deps.len()).is_err() {
             return Err(format!("{} dependencies are too many", spec.deps.len()));
         }
-        spec.args.validate(spec.deps.len()).map_err(|e| format!("bad argument template: {e}"))?;
+        spec.args
+            .validate(spec.deps.len())
+            .map_err(|e| format!("bad argument template: {e}"))?;
         let repeated = if spec.deps.len() <= PAIRWISE_DEPS {
-            spec.deps.iter().enumerate().any(|(i, k)| spec.deps[..i].contains(k))
+            spec.deps
+                .iter()
+                .enumerate()
+                .any(|(i, k)| spec.deps[..i].contains(k))
         } else {
             let keys = &mut self.scratch_keys;
             keys.clear();
@@ -152,7 +201,11 @@ impl Core {
         d.waiters += 1;
         if d.dependents.len() >= 2 * d.waiters as usize + 8 {
             let mut list = std::mem::take(&mut d.dependents);
-            list.retain(|&r| self.tasks.resolve(r).is_some_and(|t| !t.state.is_finished()));
+            list.retain(|&r| {
+                self.tasks
+                    .resolve(r)
+                    .is_some_and(|t| !t.state.is_finished())
+            });
             self.tasks[dep].dependents = list;
         }
         self.tasks[dep].dependents.push(dependent);

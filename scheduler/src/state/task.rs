@@ -123,12 +123,21 @@ impl Slab {
             let slot = &mut self.slots[i as usize];
             slot.task = Some(task);
             self.live += 1;
-            return Some(TaskRef { idx: TaskIdx(i), generation: slot.generation });
+            return Some(TaskRef {
+                idx: TaskIdx(i),
+                generation: slot.generation,
+            });
         }
         let i = u32::try_from(self.slots.len()).ok()?;
-        self.slots.push(Slot { generation: 0, task: Some(task) });
+        self.slots.push(Slot {
+            generation: 0,
+            task: Some(task),
+        });
         self.live += 1;
-        Some(TaskRef { idx: TaskIdx(i), generation: 0 })
+        Some(TaskRef {
+            idx: TaskIdx(i),
+            generation: 0,
+        })
     }
 
     /// Takes a task out; its slot's generation changes.
@@ -154,13 +163,21 @@ impl Slab {
     /// The task a reference names, if it is still there.
     pub(crate) fn resolve(&self, r: TaskRef) -> Option<&Task> {
         let slot = self.slots.get(r.idx.0 as usize)?;
-        if slot.generation == r.generation { slot.task.as_ref() } else { None }
+        if slot.generation == r.generation {
+            slot.task.as_ref()
+        } else {
+            None
+        }
     }
 
     /// The task a reference names, if it is still there.
     pub(crate) fn resolve_mut(&mut self, r: TaskRef) -> Option<&mut Task> {
         let slot = self.slots.get_mut(r.idx.0 as usize)?;
-        if slot.generation == r.generation { slot.task.as_mut() } else { None }
+        if slot.generation == r.generation {
+            slot.task.as_mut()
+        } else {
+            None
+        }
     }
 
     /// A reference to the task now in `idx`.
@@ -171,7 +188,10 @@ impl Slab {
 
     /// Every task, by slot.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (TaskIdx, &Task)> {
-        self.slots.iter().enumerate().filter_map(|(i, s)| Some((TaskIdx(i as u32), s.task.as_ref()?)))
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some((TaskIdx(i as u32), s.task.as_ref()?)))
     }
 
     /// Checks the free list and the live count.
@@ -181,7 +201,11 @@ impl Slab {
             return Err(format!("slab counts {} live tasks, has {live}", self.live));
         }
         if live + self.free.len() != self.slots.len() {
-            return Err(format!("slab: {live} live + {} free != {} slots", self.free.len(), self.slots.len()));
+            return Err(format!(
+                "slab: {live} live + {} free != {} slots",
+                self.free.len(),
+                self.slots.len()
+            ));
         }
         for &i in &self.free {
             if self.slots.get(i as usize).is_none_or(|s| s.task.is_some()) {

@@ -31,7 +31,13 @@ pub(crate) struct Tenant {
 
 impl Default for Tenant {
     fn default() -> Self {
-        Tenant { weight: 1, ntasks: 0, processing: 0, queued: 0, queue: VecDeque::new() }
+        Tenant {
+            weight: 1,
+            ntasks: 0,
+            processing: 0,
+            queued: 0,
+            queue: VecDeque::new(),
+        }
     }
 }
 
@@ -46,7 +52,10 @@ pub(crate) struct Tenants {
 
 impl Default for Tenants {
     fn default() -> Self {
-        Tenants { map: new_map(), with_queued: BTreeSet::new() }
+        Tenants {
+            map: new_map(),
+            with_queued: BTreeSet::new(),
+        }
     }
 }
 
@@ -122,7 +131,11 @@ impl Tenants {
     }
 
     /// The oldest live queued task of the tenant, taken out of the queue.
-    pub(crate) fn pop(&mut self, id: TenantId, is_queued: impl Fn(TaskRef) -> bool) -> Option<TaskRef> {
+    pub(crate) fn pop(
+        &mut self,
+        id: TenantId,
+        is_queued: impl Fn(TaskRef) -> bool,
+    ) -> Option<TaskRef> {
         let t = self.map.get_mut(&id)?;
         let mut found = None;
         while let Some(r) = t.queue.pop_front() {
@@ -150,7 +163,10 @@ mod tests {
     use crate::state::task::TaskIdx;
 
     fn r(i: u32) -> TaskRef {
-        TaskRef { idx: TaskIdx(i), generation: 0 }
+        TaskRef {
+            idx: TaskIdx(i),
+            generation: 0,
+        }
     }
 
     #[test]

@@ -42,7 +42,9 @@ impl Core {
         let mut held = std::mem::take(&mut self.scratch_held);
         held.clear();
         for &dep in self.tasks[idx].dependencies.iter() {
-            if let Some(TaskState::Memory { who_has, nbytes }) = self.tasks.get(dep).map(|t| &t.state) {
+            if let Some(TaskState::Memory { who_has, nbytes }) =
+                self.tasks.get(dep).map(|t| &t.state)
+            {
                 held.extend(who_has.iter().map(|w| (w, *nbytes)));
             }
         }
@@ -63,7 +65,10 @@ impl Core {
                     TaskState::Memory { who_has, .. } => who_has.as_slice().to_vec(),
                     _ => Vec::new(),
                 };
-                DepLocation { key: dep.key, who_has }
+                DepLocation {
+                    key: dep.key,
+                    who_has,
+                }
             })
             .collect();
         let compute = ComputeTask {
@@ -79,15 +84,22 @@ impl Core {
         self.tasks[idx].state = TaskState::Processing { worker };
         self.tenants.started(tenant);
         self.workers.start(worker, idx);
-        out.push(Action::Compute { worker, task: compute });
+        out.push(Action::Compute {
+            worker,
+            task: compute,
+        });
     }
 
     /// Fills free worker slots from the tenants' queues, fairly.
     pub(super) fn drain_queues(&mut self, out: &mut Vec<Action>) {
         while self.workers.has_free_slot() {
-            let Some(tenant) = self.tenants.pick() else { return };
+            let Some(tenant) = self.tenants.pick() else {
+                return;
+            };
             let tasks = &self.tasks;
-            let Some(r) = self.tenants.pop(tenant, |r| is_queued(tasks, r)) else { continue };
+            let Some(r) = self.tenants.pop(tenant, |r| is_queued(tasks, r)) else {
+                continue;
+            };
             match self.choose_worker(r.idx) {
                 Some(worker) => self.dispatch(r.idx, worker, out),
                 None => {
@@ -113,28 +125,46 @@ impl Core {
         self.workers.add_replica(worker, idx, nbytes);
         let task = &mut self.tasks[idx];
         self.tenants.stopped(task.tenant);
-        task.state = TaskState::Memory { who_has: IdSet::one(worker), nbytes };
+        task.state = TaskState::Memory {
+            who_has: IdSet::one(worker),
+            nbytes,
+        };
         task.args = ArgTemplate::default();
         let (tenant, key) = (task.tenant, task.key);
         for client in task.holders.iter() {
-            out.push(Action::ClientDone { client, done: Done { key, nbytes, value: value.clone() } });
+            out.push(Action::ClientDone {
+                client,
+                done: Done {
+                    key,
+                    nbytes,
+                    value: value.clone(),
+                },
+            });
         }
         let wanted = std::mem::take(&mut task.wanted_by);
         for client in wanted.iter() {
             let holder = self.tasks[idx].holders.contains(client);
-            let Some(c) = self.clients.get_mut(&client) else { continue };
+            let Some(c) = self.clients.get_mut(&client) else {
+                continue;
+            };
             c.wants.remove(&idx);
             match &value {
                 // A holder already got the value with its `Done`.
                 Some(_) if holder => {}
-                Some(v) => out.push(Action::ClientValue { client, key, value: v.clone() }),
+                Some(v) => out.push(Action::ClientValue {
+                    client,
+                    key,
+                    value: v.clone(),
+                }),
                 None => self.fetch(client, worker, tenant, key, out),
             }
         }
         self.detach_dependencies(idx);
         for i in 0..self.tasks[idx].dependents.len() {
             let r = self.tasks[idx].dependents[i];
-            let Some(dependent) = self.tasks.resolve_mut(r) else { continue };
+            let Some(dependent) = self.tasks.resolve_mut(r) else {
+                continue;
+            };
             if let TaskState::Waiting { unfinished } = &mut dependent.state {
                 *unfinished = unfinished.saturating_sub(1);
                 if *unfinished == 0 {
@@ -153,19 +183,34 @@ impl Core {
         if matches!(task.state, TaskState::Erred { .. }) {
             return;
         }
-        let old = std::mem::replace(&mut task.state, TaskState::Erred { error: error.clone() });
+        let old = std::mem::replace(
+            &mut task.state,
+            TaskState::Erred {
+                error: error.clone(),
+            },
+        );
         task.args = ArgTemplate::default();
         let (tenant, key) = (task.tenant, task.key);
         for client in task.holders.iter() {
-            out.push(Action::ClientErred { client, key, error: (*error).clone() });
+            out.push(Action::ClientErred {
+                client,
+                key,
+                error: (*error).clone(),
+            });
         }
         let wanted = std::mem::take(&mut task.wanted_by);
         for client in wanted.iter() {
             let holder = self.tasks[idx].holders.contains(client);
-            let Some(c) = self.clients.get_mut(&client) else { continue };
+            let Some(c) = self.clients.get_mut(&client) else {
+                continue;
+            };
             c.wants.remove(&idx);
             if !holder {
-                out.push(Action::ClientErred { client, key, error: (*error).clone() });
+                out.push(Action::ClientErred {
+                    client,
+                    key,
+                    error: (*error).clone(),
+                });
             }
         }
         self.leave_state(idx, tenant, key, old, out);
@@ -174,15 +219,26 @@ impl Core {
     }
 
     /// Errs every unfinished task that depends, transitively, on `root`.
-    pub(super) fn err_dependents(&mut self, root: TaskIdx, error: Arc<TaskError>, out: &mut Vec<Action>) {
+    pub(super) fn err_dependents(
+        &mut self,
+        root: TaskIdx,
+        error: Arc<TaskError>,
+        out: &mut Vec<Action>,
+    ) {
         let mut stack = std::mem::take(&mut self.scratch_stack);
         stack.clear();
         stack.push(root);
         while let Some(t) = stack.pop() {
-            let Some(n) = self.tasks.get(t).map(|t| t.dependents.len()) else { continue };
+            let Some(n) = self.tasks.get(t).map(|t| t.dependents.len()) else {
+                continue;
+            };
             for i in 0..n {
                 let r = self.tasks[t].dependents[i];
-                if self.tasks.resolve(r).is_some_and(|d| !d.state.is_finished()) {
+                if self
+                    .tasks
+                    .resolve(r)
+                    .is_some_and(|d| !d.state.is_finished())
+                {
                     self.err(r.idx, error.clone(), out);
                     stack.push(r.idx);
                 }
@@ -193,7 +249,14 @@ impl Core {
 
     /// Undoes what being in state `old` meant elsewhere: the queue entry,
     /// the worker slot, the copies on workers (which get `Free`).
-    fn leave_state(&mut self, idx: TaskIdx, tenant: TenantId, key: KeyId, old: TaskState, out: &mut Vec<Action>) {
+    fn leave_state(
+        &mut self,
+        idx: TaskIdx,
+        tenant: TenantId,
+        key: KeyId,
+        old: TaskState,
+        out: &mut Vec<Action>,
+    ) {
         match old {
             TaskState::Waiting { .. } | TaskState::Erred { .. } => {}
             TaskState::Queued => {
@@ -208,7 +271,11 @@ impl Core {
             TaskState::Memory { who_has, nbytes } => {
                 for worker in who_has.iter() {
                     self.workers.drop_replica(worker, idx, nbytes);
-                    out.push(Action::Free { worker, tenant, key });
+                    out.push(Action::Free {
+                        worker,
+                        tenant,
+                        key,
+                    });
                 }
             }
         }
@@ -239,7 +306,11 @@ impl Core {
     /// needs; forgetting a task may make its inputs candidates in turn.
     pub(super) fn forget_unneeded(&mut self, out: &mut Vec<Action>) {
         while let Some(r) = self.release_candidates.pop() {
-            if self.tasks.resolve(r).is_some_and(|t| t.holders.is_empty() && t.waiters == 0) {
+            if self
+                .tasks
+                .resolve(r)
+                .is_some_and(|t| t.holders.is_empty() && t.waiters == 0)
+            {
                 self.forget(r.idx, out);
             }
         }
@@ -248,7 +319,9 @@ impl Core {
     /// Removes a task, whatever its state: copies are freed, a queue entry
     /// goes stale, a running task's slot is freed (its report gets `Free`).
     fn forget(&mut self, idx: TaskIdx, out: &mut Vec<Action>) {
-        let Some(task) = self.tasks.remove(idx) else { return };
+        let Some(task) = self.tasks.remove(idx) else {
+            return;
+        };
         let (tenant, key) = (task.tenant, task.key);
         self.index.remove(&(tenant, key));
         let t = self.tenants.ensure(tenant);
@@ -279,12 +352,27 @@ impl Core {
     ) {
         let req = self.next_req;
         self.next_req += 1;
-        self.fetches.insert(req, Fetch { client, worker, tenant, key });
-        out.push(Action::FetchValue { worker, req, tenant, key });
+        self.fetches.insert(
+            req,
+            Fetch {
+                client,
+                worker,
+                tenant,
+                key,
+            },
+        );
+        out.push(Action::FetchValue {
+            worker,
+            req,
+            tenant,
+            key,
+        });
     }
 }
 
 /// Whether a queue entry names a task that is still queued.
 fn is_queued(tasks: &Slab, r: TaskRef) -> bool {
-    tasks.resolve(r).is_some_and(|t| matches!(t.state, TaskState::Queued))
+    tasks
+        .resolve(r)
+        .is_some_and(|t| matches!(t.state, TaskState::Queued))
 }

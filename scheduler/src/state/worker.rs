@@ -65,7 +65,10 @@ pub(crate) struct Workers {
 
 impl Default for Workers {
     fn default() -> Self {
-        Workers { map: new_map(), free: BTreeSet::new() }
+        Workers {
+            map: new_map(),
+            free: BTreeSet::new(),
+        }
     }
 }
 
@@ -109,7 +112,9 @@ impl Workers {
     }
 
     fn change_load(&mut self, id: WorkerId, f: impl FnOnce(&mut Worker)) {
-        let Some(w) = self.map.get_mut(&id) else { return };
+        let Some(w) = self.map.get_mut(&id) else {
+            return;
+        };
         let before = w.load();
         f(w);
         let after = w.load();
@@ -144,7 +149,10 @@ impl Workers {
     /// Of `ids`, the known worker with the fewest tasks in flight, ties to
     /// the lowest id.
     pub(crate) fn least_busy(&self, ids: &[WorkerId]) -> Option<WorkerId> {
-        ids.iter().filter_map(|&id| Some((self.map.get(&id)?.load(), id))).min().map(|(_, id)| id)
+        ids.iter()
+            .filter_map(|&id| Some((self.map.get(&id)?.load(), id)))
+            .min()
+            .map(|(_, id)| id)
     }
 
     /// Where a ready task runs: among workers with a free slot, the one

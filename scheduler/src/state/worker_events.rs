@@ -5,10 +5,10 @@
 //! elsewhere) is freed on that worker, unless the key is in memory, in
 //! which case the worker's copy is simply one more replica.
 
+use super::Core;
 use super::event::Action;
 use super::task::{TaskIdx, TaskState};
 use super::worker::Worker;
-use super::Core;
 use std::sync::Arc;
 use wask_proto::msg::{Failed, Finished};
 use wask_proto::{TaskError, WorkerId};
@@ -17,16 +17,25 @@ impl Core {
     /// A worker joined; its slots are filled from the queues at the end of
     /// the event. A known id is left as it is. (Its memory limit is not
     /// used by placement yet.)
-    pub(super) fn worker_joined(&mut self, worker: WorkerId, name: String, address: String, nthreads: u32) {
+    pub(super) fn worker_joined(
+        &mut self,
+        worker: WorkerId,
+        name: String,
+        address: String,
+        nthreads: u32,
+    ) {
         let slots = nthreads.saturating_mul(self.config.saturation.max(1));
-        self.workers.join(worker, Worker::new(name, address, nthreads, slots));
+        self.workers
+            .join(worker, Worker::new(name, address, nthreads, slots));
     }
 
     /// A worker left: its running tasks are rescheduled, results only it
     /// held are lost (their keys and unfinished dependents erred), and
     /// values asked of it are answered with an error.
     pub(super) fn worker_left(&mut self, worker: WorkerId, out: &mut Vec<Action>) {
-        let Some(gone) = self.workers.leave(worker) else { return };
+        let Some(gone) = self.workers.leave(worker) else {
+            return;
+        };
 
         // Sorted, so that the actions do not depend on hash order.
         let mut running: Vec<TaskIdx> = gone.processing.into_iter().collect();
@@ -41,7 +50,9 @@ impl Core {
         let mut held: Vec<TaskIdx> = gone.has_what.into_iter().collect();
         held.sort_unstable();
         for idx in held {
-            let TaskState::Memory { who_has, .. } = &mut self.tasks[idx].state else { continue };
+            let TaskState::Memory { who_has, .. } = &mut self.tasks[idx].state else {
+                continue;
+            };
             who_has.remove(worker);
             if who_has.is_empty() {
                 let key = self.render_idx(idx);
@@ -53,29 +64,57 @@ impl Core {
         }
 
         for idx in running {
-            if self.tasks.get(idx).is_some_and(|t| matches!(t.state, TaskState::Waiting { unfinished: 0 })) {
+            if self
+                .tasks
+                .get(idx)
+                .is_some_and(|t| matches!(t.state, TaskState::Waiting { unfinished: 0 }))
+            {
                 self.make_ready(idx, true, out);
             }
         }
 
-        let mut lost: Vec<u64> = self.fetches.iter().filter(|(_, f)| f.worker == worker).map(|(&r, _)| r).collect();
+        let mut lost: Vec<u64> = self
+            .fetches
+            .iter()
+            .filter(|(_, f)| f.worker == worker)
+            .map(|(&r, _)| r)
+            .collect();
         lost.sort_unstable();
         for req in lost {
-            let Some(f) = self.fetches.remove(&req) else { continue };
+            let Some(f) = self.fetches.remove(&req) else {
+                continue;
+            };
             if self.clients.contains_key(&f.client) {
-                let error = TaskError::WorkerLost { key: self.render_key(f.tenant, f.key) };
-                out.push(Action::ClientErred { client: f.client, key: f.key, error });
+                let error = TaskError::WorkerLost {
+                    key: self.render_key(f.tenant, f.key),
+                };
+                out.push(Action::ClientErred {
+                    client: f.client,
+                    key: f.key,
+                    error,
+                });
             }
         }
     }
 
     /// A worker reports results it now holds.
-    pub(super) fn finished(&mut self, worker: WorkerId, reports: Vec<Finished>, out: &mut Vec<Action>) {
-        let Some(w) = self.workers.map.get_mut(&worker) else { return };
+    pub(super) fn finished(
+        &mut self,
+        worker: WorkerId,
+        reports: Vec<Finished>,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(w) = self.workers.map.get_mut(&worker) else {
+            return;
+        };
         w.executed += reports.len() as u64;
         for f in reports {
             let Some(&idx) = self.index.get(&(f.tenant, f.key)) else {
-                out.push(Action::Free { worker, tenant: f.tenant, key: f.key });
+                out.push(Action::Free {
+                    worker,
+                    tenant: f.tenant,
+                    key: f.key,
+                });
                 continue;
             };
             match &mut self.tasks[idx].state {
@@ -88,7 +127,11 @@ impl Core {
                         self.workers.add_replica(worker, idx, nbytes);
                     }
                 }
-                _ => out.push(Action::Free { worker, tenant: f.tenant, key: f.key }),
+                _ => out.push(Action::Free {
+                    worker,
+                    tenant: f.tenant,
+                    key: f.key,
+                }),
             }
         }
     }
@@ -96,11 +139,16 @@ impl Core {
     /// A worker reports failed tasks. Reports of tasks it was not running
     /// (for the scheduler) are ignored: it holds nothing to free.
     pub(super) fn failed(&mut self, worker: WorkerId, reports: Vec<Failed>, out: &mut Vec<Action>) {
-        let Some(w) = self.workers.map.get_mut(&worker) else { return };
+        let Some(w) = self.workers.map.get_mut(&worker) else {
+            return;
+        };
         w.executed += reports.len() as u64;
         for f in reports {
-            let Some(&idx) = self.index.get(&(f.tenant, f.key)) else { continue };
-            if !matches!(self.tasks[idx].state, TaskState::Processing { worker: w } if w == worker) {
+            let Some(&idx) = self.index.get(&(f.tenant, f.key)) else {
+                continue;
+            };
+            if !matches!(self.tasks[idx].state, TaskState::Processing { worker: w } if w == worker)
+            {
                 continue;
             }
             let for_dependents = f.error.for_dependents(|| self.render_idx(idx));

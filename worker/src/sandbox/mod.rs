@@ -2,16 +2,16 @@
 //! [`Compiled`] handles and runs each task call in a fresh instance.
 //!
 //! # Layout
-//! - [`engine`]: the `Engine`: pooling allocator, epoch interruption, the
+//! - `engine`: the `Engine`: pooling allocator, epoch interruption, the
 //!   wasm stack limit and exactly the WebAssembly 2.0 features.
-//! - [`ticker`]: the thread that advances the epoch (the time limit).
-//! - [`call`]: the host state of one call (the `T` of `Store<T>`).
-//! - [`limits`]: the `ResourceLimiter` enforcing the memory limit.
-//! - [`memory`]: bounds-checked access to guest memory.
-//! - [`stack`]: finding the guest's shadow stack pointer, to tell a stack
+//! - `ticker`: the thread that advances the epoch (the time limit).
+//! - `call`: the host state of one call (the `T` of `Store<T>`).
+//! - `limits`: the `ResourceLimiter` enforcing the memory limit.
+//! - `memory`: bounds-checked access to guest memory.
+//! - `stack`: finding the guest's shadow stack pointer, to tell a stack
 //!   that ran out from other out-of-bounds accesses.
-//! - [`wasi`]: the hand-written, deny-by-default WASI preview 1.
-//! - [`run`]: one call: instantiate, pass the arguments, call, read the
+//! - `wasi`: the hand-written, deny-by-default WASI preview 1.
+//! - `run`: one call: instantiate, pass the arguments, call, read the
 //!   result, and map every way it can fail to a `TaskError`.
 //!
 //! A call shares nothing with the previous one: a new `Store`, a new

@@ -20,9 +20,7 @@ use super::{CompiledInner, RunOutput, RunRequest, Sandbox, engine, stack, ticker
 use std::time::Instant;
 use wask_proto::TaskError;
 use wask_proto::error::Limit;
-use wasmtime::{
-    Extern, Instance, Memory, ModuleExport, Store, Trap, TypedFunc, Val, WasmBacktrace,
-};
+use wasmtime::{Extern, Instance, Memory, ModuleExport, Store, Trap, Val, WasmBacktrace};
 
 /// Status byte of a task's output: the postcard result follows.
 const STATUS_OK: u8 = 0;
@@ -157,12 +155,8 @@ fn call_instance(
     // every task export (i32, i32) -> i64, on the bytes this module was
     // compiled from (give or take the stack pointer export); `typed` would
     // only repeat that check on every call.
-    let (alloc, task) = unsafe {
-        (
-            TypedFunc::<i32, i32>::new_unchecked(&*store, alloc),
-            TypedFunc::<(i32, i32), i64>::new_unchecked(&*store, task),
-        )
-    };
+    let alloc = alloc.typed::<i32, i32>(&*store)?;
+    let task = task.typed::<(i32, i32), i64>(&*store)?;
 
     let len = i32::try_from(args.len()).map_err(|_| {
         abi(format!(

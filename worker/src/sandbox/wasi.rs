@@ -1,9 +1,9 @@
 //! WASI preview 1, written by hand: deny by default, deterministic, and with
 //! no per-call context to set up.
 //!
-//! Every name in [`WASI_FUNCTIONS`] is defined with its
-//! `wasi_snapshot_preview1` signature, so any module the inspector accepts
-//! links. Only a few do something:
+//! Every name in [`WASI_FUNCTIONS`](wask_proto::module::WASI_FUNCTIONS) is
+//! defined with its `wasi_snapshot_preview1` signature, so any module the
+//! inspector accepts links. Only a few do something:
 //!
 //! - `fd_write` to fd 1 and 2 appends to the call's bounded stdout/stderr;
 //!   `fd_read` on fd 0 is at end of file; `fd_fdstat_get` describes fds 0-2
@@ -33,7 +33,6 @@ use wask_proto::module::{WASI_MODULE, WASK_MODULE};
 use wasmtime::{Caller, Extern, Linker};
 
 /// WASI errno values (`wasi_snapshot_preview1` `errno`).
-#[allow(missing_docs)]
 pub(super) mod errno {
     pub const SUCCESS: i32 = 0;
     pub const BADF: i32 = 8;
@@ -297,8 +296,7 @@ fn fd_write(
             max,
         }));
     }
-    // Iovecs may repeat a buffer, so the sum can pass u32::MAX (and the
-    // output limit) only in theory; saturate rather than wrap.
+    // Iovecs may name one buffer many times: saturate rather than wrap.
     let written = u32::try_from(total).unwrap_or(u32::MAX);
     Ok(errno(
         memory::write_u32(mem, nwritten as u32, written).ok_or(FAULT),

@@ -24,10 +24,23 @@ use wask_proto::{KeyId, ModuleHash, ModuleId, TaskError, TenantId, WorkerId};
 /// Everything the actor reacts to.
 pub(crate) enum WorkerEvent {
     Command(WorkerCommand),
-    ModuleBytes { module: ModuleId, bytes: Bytes },
-    Compiled { module: ModuleId, result: Result<Compiled, TaskError> },
-    JobDone { job: u64, output: RunOutput },
-    Fetched { pending: u64, deps: Vec<usize>, result: Result<Vec<Option<Bytes>>, String> },
+    ModuleBytes {
+        module: ModuleId,
+        bytes: Bytes,
+    },
+    Compiled {
+        module: ModuleId,
+        result: Result<Compiled, TaskError>,
+    },
+    JobDone {
+        job: u64,
+        output: RunOutput,
+    },
+    Fetched {
+        pending: u64,
+        deps: Vec<usize>,
+        result: Result<Vec<Option<Bytes>>, String>,
+    },
     SchedulerClosed(String),
     Shutdown,
 }
@@ -74,8 +87,20 @@ struct Actor {
 pub(super) fn spawn(setup: Setup) -> (mpsc::UnboundedSender<WorkerEvent>, oneshot::Receiver<()>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let (done_tx, done_rx) = oneshot::channel();
-    let Setup { worker, sched, store, sandbox, nthreads, peers } = setup;
-    let SchedulerConn { conn, tx: to_scheduler, mut reader, .. } = sched;
+    let Setup {
+        worker,
+        sched,
+        store,
+        sandbox,
+        nthreads,
+        peers,
+    } = setup;
+    let SchedulerConn {
+        conn,
+        tx: to_scheduler,
+        mut reader,
+        ..
+    } = sched;
 
     let commands = tx.clone();
     tokio::spawn(async move {
@@ -128,7 +153,9 @@ async fn accept_modules(conn: quinn::Connection, me: mpsc::UnboundedSender<Worke
         let conn = conn.clone();
         tokio::spawn(async move {
             match data::recv(stream, wask_proto::limits::MAX_MODULE).await {
-                Ok((StreamHeader::ModuleForWorker { module, hash }, bytes)) if ModuleHash::of(&bytes) == hash => {
+                Ok((StreamHeader::ModuleForWorker { module, hash }, bytes))
+                    if ModuleHash::of(&bytes) == hash =>
+                {
                     let _ = me.send(WorkerEvent::ModuleBytes { module, bytes });
                 }
                 Ok(_) => conn.close(wask_net::codes::PROTOCOL, b"unexpected data stream"),
@@ -164,10 +191,14 @@ impl Actor {
 
     fn flush(&mut self) {
         if !self.finished.is_empty() {
-            let _ = self.to_scheduler.send(WorkerRequest::Finished(std::mem::take(&mut self.finished)));
+            let _ = self
+                .to_scheduler
+                .send(WorkerRequest::Finished(std::mem::take(&mut self.finished)));
         }
         if !self.failed.is_empty() {
-            let _ = self.to_scheduler.send(WorkerRequest::Failed(std::mem::take(&mut self.failed)));
+            let _ = self
+                .to_scheduler
+                .send(WorkerRequest::Failed(std::mem::take(&mut self.failed)));
         }
     }
 
@@ -208,14 +239,19 @@ impl Actor {
                 }
             }
             WorkerEvent::JobDone { job, output } => self.job_done(job, output),
-            WorkerEvent::Fetched { pending, deps, result } => self.fetched(pending, deps, result),
+            WorkerEvent::Fetched {
+                pending,
+                deps,
+                result,
+            } => self.fetched(pending, deps, result),
             WorkerEvent::SchedulerClosed(reason) => {
                 tracing::warn!(worker = self.worker, "scheduler connection ended: {reason}");
                 return false;
             }
             WorkerEvent::Shutdown => {
                 let _ = self.to_scheduler.send(WorkerRequest::Goodbye);
-                let _ = tokio::time::timeout(std::time::Duration::from_secs(2), self.conn.closed()).await;
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(2), self.conn.closed())
+                    .await;
                 return false;
             }
         }
@@ -238,7 +274,9 @@ impl Actor {
                 Some(v) if v.len() > INLINE_VALUE_MAX => {
                     let conn = self.conn.clone();
                     tokio::spawn(async move {
-                        if let Err(e) = data::send(&conn, &StreamHeader::WorkerValue { req }, v).await {
+                        if let Err(e) =
+                            data::send(&conn, &StreamHeader::WorkerValue { req }, v).await
+                        {
                             tracing::debug!("sending value failed: {e}");
                         }
                     });
@@ -255,7 +293,9 @@ impl Actor {
             WorkerCommand::PeerLeft(w) => self.peers.remove(w),
             WorkerCommand::ModuleUnavailable { module } => {
                 if let Some(ModuleSlot::Fetching(tasks)) = self.modules.remove(&module) {
-                    let e = TaskError::ModuleRejected { reason: "the scheduler does not have the module".into() };
+                    let e = TaskError::ModuleRejected {
+                        reason: "the scheduler does not have the module".into(),
+                    };
                     for t in tasks {
                         self.fail(t.tenant, t.key, e.clone());
                     }
@@ -275,10 +315,15 @@ impl Actor {
     fn accept(&mut self, task: ComputeTask) {
         match self.modules.get_mut(&task.module) {
             None => {
-                let _ = self.to_scheduler.send(WorkerRequest::NeedModule { module: task.module });
-                self.modules.insert(task.module, ModuleSlot::Fetching(vec![task]));
+                let _ = self.to_scheduler.send(WorkerRequest::NeedModule {
+                    module: task.module,
+                });
+                self.modules
+                    .insert(task.module, ModuleSlot::Fetching(vec![task]));
             }
-            Some(ModuleSlot::Fetching(waiting)) | Some(ModuleSlot::Compiling(waiting)) => waiting.push(task),
+            Some(ModuleSlot::Fetching(waiting)) | Some(ModuleSlot::Compiling(waiting)) => {
+                waiting.push(task)
+            }
             Some(ModuleSlot::Failed(e)) => {
                 let e = e.clone();
                 self.fail(task.tenant, task.key, e);
@@ -291,7 +336,13 @@ impl Actor {
     /// elsewhere.
     fn prepare(&mut self, task: ComputeTask) {
         if let Err(e) = task.args.validate(task.deps.len()) {
-            self.fail(task.tenant, task.key, TaskError::Abi { message: e.to_string() });
+            self.fail(
+                task.tenant,
+                task.key,
+                TaskError::Abi {
+                    message: e.to_string(),
+                },
+            );
             return;
         }
         if task.deps.is_empty() {
@@ -325,23 +376,44 @@ impl Actor {
         self.next_id += 1;
         let tenant = task.tenant;
         let dep_keys: Vec<KeyId> = task.deps.iter().map(|d| d.key).collect();
-        self.pending.insert(id, PendingTask { task, values, missing });
+        self.pending.insert(
+            id,
+            PendingTask {
+                task,
+                values,
+                missing,
+            },
+        );
         for (peer, deps) in by_peer {
             let peers = self.peers.clone();
             let me = self.me.clone();
             let keys: Vec<KeyId> = deps.iter().map(|i| dep_keys[*i]).collect();
             tokio::spawn(async move {
                 let result = match peers.info(peer) {
-                    Some(info) => peers.fetch(&info, tenant, keys).await.map_err(|e| e.to_string()),
+                    Some(info) => peers
+                        .fetch(&info, tenant, keys)
+                        .await
+                        .map_err(|e| e.to_string()),
                     None => Err(format!("worker {peer} is not known")),
                 };
-                let _ = me.send(WorkerEvent::Fetched { pending: id, deps, result });
+                let _ = me.send(WorkerEvent::Fetched {
+                    pending: id,
+                    deps,
+                    result,
+                });
             });
         }
     }
 
-    fn fetched(&mut self, pending: u64, deps: Vec<usize>, result: Result<Vec<Option<Bytes>>, String>) {
-        let Some(p) = self.pending.get_mut(&pending) else { return };
+    fn fetched(
+        &mut self,
+        pending: u64,
+        deps: Vec<usize>,
+        result: Result<Vec<Option<Bytes>>, String>,
+    ) {
+        let Some(p) = self.pending.get_mut(&pending) else {
+            return;
+        };
         let lost = match result {
             Ok(values) => {
                 let mut lost = None;
@@ -379,12 +451,21 @@ impl Actor {
     /// Everything is here: splice the arguments and queue the job.
     fn start(&mut self, task: ComputeTask, deps: &[Bytes]) {
         let Some(ModuleSlot::Ready(compiled)) = self.modules.get(&task.module) else {
-            self.fail(task.tenant, task.key, TaskError::ModuleRejected { reason: "module not compiled".into() });
+            self.fail(
+                task.tenant,
+                task.key,
+                TaskError::ModuleRejected {
+                    reason: "module not compiled".into(),
+                },
+            );
             return;
         };
         let compiled = compiled.clone();
         let mut args = Vec::new();
-        if let Err(e) = task.args.splice_into(|i| &deps[i], task.limits.memory_bytes, &mut args) {
+        if let Err(e) = task
+            .args
+            .splice_into(|i| &deps[i], task.limits.memory_bytes, &mut args)
+        {
             let (size, max) = match e {
                 wask_proto::template::TemplateError::TooLarge { size, limit } => (size, limit),
                 _ => (0, 0),
@@ -392,7 +473,11 @@ impl Actor {
             self.fail(
                 task.tenant,
                 task.key,
-                TaskError::LimitExceeded { limit: wask_proto::error::Limit::ArgumentSize, size, max },
+                TaskError::LimitExceeded {
+                    limit: wask_proto::error::Limit::ArgumentSize,
+                    size,
+                    max,
+                },
             );
             return;
         }
@@ -410,7 +495,9 @@ impl Actor {
     }
 
     fn job_done(&mut self, job: u64, output: RunOutput) {
-        let Some((tenant, key)) = self.jobs.remove(&job) else { return };
+        let Some((tenant, key)) = self.jobs.remove(&job) else {
+            return;
+        };
         if !output.stdout.is_empty() || !output.stderr.is_empty() {
             tracing::debug!(
                 key = %key.hex(),
@@ -432,7 +519,13 @@ impl Actor {
                         value,
                         duration_us: output.elapsed.as_micros() as u64,
                     }),
-                    Err(full) => self.fail(tenant, key, TaskError::WorkerFull { message: full.to_string() }),
+                    Err(full) => self.fail(
+                        tenant,
+                        key,
+                        TaskError::WorkerFull {
+                            message: full.to_string(),
+                        },
+                    ),
                 }
             }
             Err(e) => self.fail(tenant, key, e),

@@ -68,15 +68,17 @@ impl Worker {
     /// Starts the sandbox, the peer listener and the scheduler connection.
     pub async fn start(config: WorkerConfig) -> Result<Worker, WorkerError> {
         let identity = Identity::self_signed()?;
-        let endpoint = wask_net::endpoint::server(config.listen, &identity, &[wask_proto::ALPN_PEER])?;
+        let endpoint =
+            wask_net::endpoint::server(config.listen, &identity, &[wask_proto::ALPN_PEER])?;
         let bound = endpoint.local_addr().map_err(NetError::from)?;
-        let peer_address = config.advertise.clone().unwrap_or_else(|| bound.to_string());
-        let sandbox = Sandbox::new(config.sandbox.clone()).map_err(|e| WorkerError::Sandbox(e.to_string()))?;
+        let sandbox = Sandbox::new(config.sandbox.clone())
+            .map_err(|e| WorkerError::Sandbox(e.to_string()))?;
         let store = Arc::new(store::Store::new(config.memory_limit));
         let secret: Arc<str> = config.secret.clone().into();
 
-        let sched = scheduler_conn::connect(&endpoint, &config, &peer_address, &identity).await?;
+        let sched = scheduler_conn::connect(&endpoint, &config, bound, &identity).await?;
         let id = sched.worker;
+        let peer_address = sched.peer_address.clone();
         tokio::spawn(peer::serve(endpoint.clone(), store.clone(), secret.clone()));
         let (control, done) = actor::spawn(actor::Setup {
             worker: id,
@@ -87,7 +89,13 @@ impl Worker {
             peers: peer::Peers::new(endpoint.clone(), secret),
         });
         tracing::info!(worker = id, %peer_address, "worker started");
-        Ok(Worker { id, peer_address, control, done: Some(done), endpoint })
+        Ok(Worker {
+            id,
+            peer_address,
+            control,
+            done: Some(done),
+            endpoint,
+        })
     }
 
     /// The id the scheduler gave this worker.
@@ -111,6 +119,7 @@ impl Worker {
     pub async fn shutdown(mut self) {
         let _ = self.control.send(actor::WorkerEvent::Shutdown);
         self.closed().await;
-        self.endpoint.close(wask_net::codes::SHUTDOWN, b"worker shutting down");
+        self.endpoint
+            .close(wask_net::codes::SHUTDOWN, b"worker shutting down");
     }
 }

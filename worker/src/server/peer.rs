@@ -37,7 +37,11 @@ pub(super) async fn serve(endpoint: quinn::Endpoint, store: Arc<Store>, secret: 
     }
 }
 
-async fn serve_conn(conn: &quinn::Connection, store: &Arc<Store>, secret: &str) -> Result<(), NetError> {
+async fn serve_conn(
+    conn: &quinn::Connection,
+    store: &Arc<Store>,
+    secret: &str,
+) -> Result<(), NetError> {
     let timeout = std::time::Duration::from_secs(wask_proto::limits::HELLO_TIMEOUT_SECS);
     let (mut send, mut recv) = tokio::time::timeout(timeout, conn.accept_bi())
         .await
@@ -46,12 +50,21 @@ async fn serve_conn(conn: &quinn::Connection, store: &Arc<Store>, secret: &str) 
         .await
         .map_err(|_| NetError::Protocol("no hello in time".into()))??;
     let ok = match frame::decode_body::<PeerRequest>(strip_prefix(&body)?)? {
-        PeerRequest::Hello { protocol, secret: s } => {
-            protocol == PROTOCOL_VERSION && wask_net::secrets_equal(&s, secret)
-        }
+        PeerRequest::Hello {
+            protocol,
+            secret: s,
+        } => protocol == PROTOCOL_VERSION && wask_net::secrets_equal(&s, secret),
         _ => false,
     };
-    framed::write_one(&mut send, if ok { &PeerReply::Welcome } else { &PeerReply::Refused }).await?;
+    framed::write_one(
+        &mut send,
+        if ok {
+            &PeerReply::Welcome
+        } else {
+            &PeerReply::Refused
+        },
+    )
+    .await?;
     send.finish()?;
     if !ok {
         conn.close(codes::REFUSED, b"bad hello");
@@ -81,18 +94,29 @@ fn strip_prefix(body: &[u8]) -> Result<&[u8], NetError> {
     }
     let len = u32::from_le_bytes(body[..frame::PREFIX].try_into().expect("4 bytes")) as usize;
     if body.len() != frame::PREFIX + len {
-        return Err(NetError::Protocol("frame length does not match the stream".into()));
+        return Err(NetError::Protocol(
+            "frame length does not match the stream".into(),
+        ));
     }
     Ok(&body[frame::PREFIX..])
 }
 
-async fn serve_get(mut send: quinn::SendStream, mut recv: quinn::RecvStream, store: &Store) -> Result<(), NetError> {
+async fn serve_get(
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+    store: &Store,
+) -> Result<(), NetError> {
     let body = recv.read_to_end(MAX_REQUEST).await?;
-    let PeerRequest::Get { tenant, keys } = frame::decode_body::<PeerRequest>(strip_prefix(&body)?)? else {
+    let PeerRequest::Get { tenant, keys } =
+        frame::decode_body::<PeerRequest>(strip_prefix(&body)?)?
+    else {
         return Err(NetError::Protocol("expected a get".into()));
     };
     let values = store.get_many(tenant, &keys);
-    let sizes = values.iter().map(|v| v.as_ref().map(|b| b.len() as u64)).collect();
+    let sizes = values
+        .iter()
+        .map(|v| v.as_ref().map(|b| b.len() as u64))
+        .collect();
     let mut chunks = Vec::with_capacity(values.len() + 1);
     chunks.push(Bytes::from(frame::encode_to_vec(&PeerReply::Values(sizes))));
     chunks.extend(values.into_iter().flatten());
@@ -111,7 +135,12 @@ pub(super) struct Peers {
 
 impl Peers {
     pub fn new(endpoint: quinn::Endpoint, secret: Arc<str>) -> Peers {
-        Peers { endpoint, secret, infos: std::sync::Mutex::new(new_map()), conns: tokio::sync::Mutex::new(new_map()) }
+        Peers {
+            endpoint,
+            secret,
+            infos: std::sync::Mutex::new(new_map()),
+            conns: tokio::sync::Mutex::new(new_map()),
+        }
     }
 
     fn infos(&self) -> std::sync::MutexGuard<'_, FastMap<WorkerId, PeerInfo>> {
@@ -146,10 +175,18 @@ impl Peers {
             .address
             .parse()
             .map_err(|_| NetError::Protocol(format!("bad peer address {}", info.address)))?;
-        let conn = wask_net::endpoint::connect(&self.endpoint, addr, &info.cert, wask_proto::ALPN_PEER).await?;
+        let conn =
+            wask_net::endpoint::connect(&self.endpoint, addr, &info.cert, wask_proto::ALPN_PEER)
+                .await?;
         let (mut send, mut recv) = conn.open_bi().await?;
-        framed::write_one(&mut send, &PeerRequest::Hello { protocol: PROTOCOL_VERSION, secret: self.secret.to_string() })
-            .await?;
+        framed::write_one(
+            &mut send,
+            &PeerRequest::Hello {
+                protocol: PROTOCOL_VERSION,
+                secret: self.secret.to_string(),
+            },
+        )
+        .await?;
         send.finish()?;
         let body = recv.read_to_end(MAX_REQUEST).await?;
         match frame::decode_body::<PeerReply>(strip_prefix(&body)?)? {
@@ -161,7 +198,12 @@ impl Peers {
     }
 
     /// Fetches `keys` of `tenant` from the peer; `None` where it lacks one.
-    pub async fn fetch(&self, info: &PeerInfo, tenant: TenantId, keys: Vec<KeyId>) -> Result<Vec<Option<Bytes>>, NetError> {
+    pub async fn fetch(
+        &self,
+        info: &PeerInfo,
+        tenant: TenantId,
+        keys: Vec<KeyId>,
+    ) -> Result<Vec<Option<Bytes>>, NetError> {
         let conn = self.connection(info).await?;
         let n = keys.len();
         let (mut send, mut recv) = conn.open_bi().await?;
@@ -172,19 +214,28 @@ impl Peers {
             return Err(NetError::Protocol("short reply".into()));
         }
         let len = u32::from_le_bytes(body[..frame::PREFIX].try_into().expect("4 bytes")) as usize;
-        let end = frame::PREFIX.checked_add(len).filter(|e| *e <= body.len()).ok_or(NetError::Protocol("short reply".into()))?;
-        let PeerReply::Values(sizes) = frame::decode_body::<PeerReply>(&body[frame::PREFIX..end])? else {
+        let end = frame::PREFIX
+            .checked_add(len)
+            .filter(|e| *e <= body.len())
+            .ok_or(NetError::Protocol("short reply".into()))?;
+        let PeerReply::Values(sizes) = frame::decode_body::<PeerReply>(&body[frame::PREFIX..end])?
+        else {
             return Err(NetError::Protocol("expected values".into()));
         };
         if sizes.len() != n {
-            return Err(NetError::Protocol("reply has the wrong number of values".into()));
+            return Err(NetError::Protocol(
+                "reply has the wrong number of values".into(),
+            ));
         }
         let mut pos = end;
         let mut out = Vec::with_capacity(n);
         for size in sizes {
             match size {
                 Some(s) => {
-                    let next = pos.checked_add(s as usize).filter(|e| *e <= body.len()).ok_or(NetError::Protocol("short reply".into()))?;
+                    let next = pos
+                        .checked_add(s as usize)
+                        .filter(|e| *e <= body.len())
+                        .ok_or(NetError::Protocol("short reply".into()))?;
                     out.push(Some(body.slice(pos..next)));
                     pos = next;
                 }

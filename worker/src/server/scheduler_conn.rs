@@ -13,16 +13,35 @@ pub(super) struct SchedulerConn {
     pub conn: quinn::Connection,
     pub tx: mpsc::UnboundedSender<WorkerRequest>,
     pub reader: framed::FrameReader,
+    /// Where peers reach this worker.
+    pub peer_address: String,
 }
 
 pub(super) async fn connect(
     endpoint: &quinn::Endpoint,
     config: &WorkerConfig,
-    peer_address: &str,
+    bound: std::net::SocketAddr,
     identity: &Identity,
 ) -> Result<SchedulerConn, WorkerError> {
-    let conn =
-        wask_net::endpoint::connect(endpoint, config.scheduler, &config.scheduler_cert, wask_proto::ALPN_WORKER).await?;
+    let conn = wask_net::endpoint::connect(
+        endpoint,
+        config.scheduler,
+        &config.scheduler_cert,
+        wask_proto::ALPN_WORKER,
+    )
+    .await?;
+    // Unless told otherwise, peers reach us at the address our packets to
+    // the scheduler leave from: the interface that routes to the cluster.
+    let peer_address = match &config.advertise {
+        Some(a) => a.clone(),
+        None if bound.ip().is_unspecified() => {
+            let ip = conn
+                .local_ip()
+                .unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
+            std::net::SocketAddr::new(ip, bound.port()).to_string()
+        }
+        None => bound.to_string(),
+    };
     let (mut send, recv) = conn.open_bi().await.map_err(wask_net::NetError::from)?;
     let hello = WorkerRequest::Hello {
         protocol: PROTOCOL_VERSION,
@@ -30,7 +49,7 @@ pub(super) async fn connect(
         name: config.name.clone(),
         nthreads: config.nthreads as u32,
         memory_limit: config.memory_limit,
-        peer_address: peer_address.to_string(),
+        peer_address: peer_address.clone(),
         peer_cert: identity.cert_der.clone().into(),
     };
     framed::write_one(&mut send, &hello).await?;
@@ -42,7 +61,13 @@ pub(super) async fn connect(
     match answer {
         Some(WorkerCommand::Welcome { worker }) => {
             let tx = framed::spawn_writer(send);
-            Ok(SchedulerConn { worker, conn, tx, reader })
+            Ok(SchedulerConn {
+                worker,
+                conn,
+                tx,
+                reader,
+                peer_address,
+            })
         }
         Some(WorkerCommand::Refused { reason }) => Err(WorkerError::Refused(reason)),
         _ => Err(WorkerError::Refused("unexpected answer to hello".into())),

@@ -22,7 +22,9 @@ struct Inner {
 
 /// The store refused a value: holding it would pass the memory limit.
 #[derive(Debug, thiserror::Error)]
-#[error("holding {size} more bytes would pass the worker's memory limit ({held} of {limit} bytes held)")]
+#[error(
+    "holding {size} more bytes would pass the worker's memory limit ({held} of {limit} bytes held)"
+)]
 pub struct StoreFull {
     /// Size of the refused value.
     pub size: u64,
@@ -35,7 +37,13 @@ pub struct StoreFull {
 impl Store {
     /// An empty store holding at most `limit` bytes.
     pub fn new(limit: u64) -> Store {
-        Store { inner: Mutex::new(Inner { values: new_map(), bytes: 0 }), limit }
+        Store {
+            inner: Mutex::new(Inner {
+                values: new_map(),
+                bytes: 0,
+            }),
+            limit,
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -50,7 +58,11 @@ impl Store {
         let mut g = self.lock();
         let size = value.len() as u64;
         if g.bytes + size > self.limit {
-            return Err(StoreFull { size, held: g.bytes, limit: self.limit });
+            return Err(StoreFull {
+                size,
+                held: g.bytes,
+                limit: self.limit,
+            });
         }
         g.bytes += size;
         if let Some(old) = g.values.insert((tenant, key), value) {
@@ -67,7 +79,9 @@ impl Store {
     /// Looks up several keys under one lock.
     pub fn get_many(&self, tenant: TenantId, keys: &[KeyId]) -> Vec<Option<Bytes>> {
         let g = self.lock();
-        keys.iter().map(|k| g.values.get(&(tenant, *k)).cloned()).collect()
+        keys.iter()
+            .map(|k| g.values.get(&(tenant, *k)).cloned())
+            .collect()
     }
 
     /// Forgets (tenant, key).
@@ -92,11 +106,19 @@ mod tests {
     #[test]
     fn limit_and_accounting() {
         let s = Store::new(10);
-        s.insert(0, KeyId([1; 16]), Bytes::from_static(b"12345")).unwrap();
-        assert!(s.insert(0, KeyId([2; 16]), Bytes::from_static(b"123456")).is_err());
-        s.insert(1, KeyId([1; 16]), Bytes::from_static(b"abcde")).unwrap();
+        s.insert(0, KeyId([1; 16]), Bytes::from_static(b"12345"))
+            .unwrap();
+        assert!(
+            s.insert(0, KeyId([2; 16]), Bytes::from_static(b"123456"))
+                .is_err()
+        );
+        s.insert(1, KeyId([1; 16]), Bytes::from_static(b"abcde"))
+            .unwrap();
         assert_eq!(s.usage(), (2, 10));
-        assert_eq!(s.get(1, &KeyId([1; 16])).unwrap(), Bytes::from_static(b"abcde"));
+        assert_eq!(
+            s.get(1, &KeyId([1; 16])).unwrap(),
+            Bytes::from_static(b"abcde")
+        );
         assert!(s.get(2, &KeyId([1; 16])).is_none());
         s.remove(0, &KeyId([1; 16]));
         assert_eq!(s.usage(), (1, 5));

@@ -39,6 +39,15 @@ pub fn busy(x: u64, iters: u64) -> u64 {
     acc
 }
 
+/// `busy(i, iters)` for every `i` in `0..count`, one after another in this
+/// one sandbox, combined with `wrapping_add`: the serial baseline of the
+/// benchmark's cpu_bound case (the same work as `count` separate `busy`
+/// tasks).
+#[wask_guest::task]
+pub fn busy_serial(count: u64, iters: u64) -> u64 {
+    (0..count).fold(0u64, |acc, i| acc.wrapping_add(busy(i, iters)))
+}
+
 /// A random number, from the seed std draws through WASI `random_get`.
 /// Submit it with `pure(false)`: the worker seeds its sandboxes.
 #[wask_guest::task]
@@ -71,6 +80,7 @@ mod tests {
         assert_eq!(sum(vec![1, 2, 3]), 6);
         assert_eq!(double(21), 42);
         assert_eq!(busy(1, 2), 31 * 31 + 1);
+        assert_eq!(busy_serial(2, 2), busy(0, 2) + busy(1, 2));
         assert_eq!(mean(vec![1.0, 3.0]), 2.0);
         assert_eq!(concat(vec!["a".into(), "b".into()]), "ab");
     }

@@ -1,18 +1,29 @@
 //! Tests of the core: a harness that feeds events, collects actions and
 //! checks every invariant after every step.
 //!
-//! - `scenarios`: one behaviour per test, asserting the exact actions.
-//! - `random`: seeded random event streams, invariants after each event.
+//! One behaviour per test, asserting the exact actions:
+//! - `lifecycle`: single tasks: running, deduplication, limits, queueing,
+//!   release.
+//! - `graphs`: dependencies: placement next to inputs, freeing inputs,
+//!   failure and cancellation reaching dependents.
+//! - `peers`: clients, workers and tenants: values, disconnects,
+//!   departures, fair share, isolation, garbage.
+//!
+//! And `random`: seeded random event streams, invariants after each event.
 
+mod graphs;
+mod lifecycle;
+mod peers;
 mod random;
-mod scenarios;
 
 use super::{Action, Core, CoreConfig, Event};
 use bytes::Bytes;
 use std::sync::Arc;
 use wask_proto::msg::{Done, Failed, Finished, TaskSpec};
 use wask_proto::template::Hole;
-use wask_proto::{ArgTemplate, ClientId, KeyId, ModuleId, TaskError, TaskLimits, TenantId, WorkerId};
+use wask_proto::{
+    ArgTemplate, ClientId, KeyId, ModuleId, TaskError, TaskLimits, TenantId, WorkerId,
+};
 
 /// Tenant A, its client and module (tasks `inc`, `add`).
 const A: TenantId = 1;
@@ -38,7 +49,11 @@ impl Sim {
         for (client, tenant, module) in [(CA, A, MA), (CB, B, MB), (CA2, A, 0)] {
             sim.step(Event::ClientConnected { client, tenant });
             if module != 0 {
-                sim.step(Event::ModuleRegistered { module, tenant, task_names: names(&["inc", "add"]) });
+                sim.step(Event::ModuleRegistered {
+                    module,
+                    tenant,
+                    task_names: names(&["inc", "add"]),
+                });
             }
         }
         sim
@@ -46,7 +61,10 @@ impl Sim {
 
     /// No clients, workers or modules.
     fn bare(config: CoreConfig) -> Sim {
-        Sim { core: Core::new(config), steps: 0 }
+        Sim {
+            core: Core::new(config),
+            steps: 0,
+        }
     }
 
     /// Applies an event; panics if an invariant breaks.
@@ -56,7 +74,10 @@ impl Sim {
         self.core.handle(event, &mut out);
         self.steps += 1;
         if let Err(e) = self.core.check_invariants() {
-            panic!("step {}: invariant broken after {described}: {e}\nactions: {out:#?}", self.steps);
+            panic!(
+                "step {}: invariant broken after {described}: {e}\nactions: {out:#?}",
+                self.steps
+            );
         }
         out
     }
@@ -75,17 +96,45 @@ impl Sim {
         self.step(Event::Submit { client, tasks })
     }
 
-    fn finish(&mut self, worker: WorkerId, tenant: TenantId, key: KeyId, nbytes: u64, value: Option<&[u8]>) -> Vec<Action> {
+    fn finish(
+        &mut self,
+        worker: WorkerId,
+        tenant: TenantId,
+        key: KeyId,
+        nbytes: u64,
+        value: Option<&[u8]>,
+    ) -> Vec<Action> {
         let value = value.map(Bytes::copy_from_slice);
-        self.step(Event::Finished { worker, tasks: vec![Finished { tenant, key, nbytes, value, duration_us: 1 }] })
+        self.step(Event::Finished {
+            worker,
+            tasks: vec![Finished {
+                tenant,
+                key,
+                nbytes,
+                value,
+                duration_us: 1,
+            }],
+        })
     }
 
-    fn fail(&mut self, worker: WorkerId, tenant: TenantId, key: KeyId, error: TaskError) -> Vec<Action> {
-        self.step(Event::Failed { worker, tasks: vec![Failed { tenant, key, error }] })
+    fn fail(
+        &mut self,
+        worker: WorkerId,
+        tenant: TenantId,
+        key: KeyId,
+        error: TaskError,
+    ) -> Vec<Action> {
+        self.step(Event::Failed {
+            worker,
+            tasks: vec![Failed { tenant, key, error }],
+        })
     }
 
     fn release(&mut self, client: ClientId, keys: &[KeyId]) -> Vec<Action> {
-        self.step(Event::Release { client, keys: keys.to_vec() })
+        self.step(Event::Release {
+            client,
+            keys: keys.to_vec(),
+        })
     }
 
     fn tasks(&self, tenant: TenantId) -> u64 {
@@ -105,13 +154,18 @@ fn k(n: u8) -> KeyId {
 /// A call of task 0 of `module` whose arguments are one literal byte
 /// followed by the results of `deps`.
 fn spec(key: KeyId, module: ModuleId, deps: &[KeyId]) -> TaskSpec {
-    let holes = (0..deps.len() as u32).map(|dep| Hole { at: 1, dep }).collect();
+    let holes = (0..deps.len() as u32)
+        .map(|dep| Hole { at: 1, dep })
+        .collect();
     TaskSpec {
         key,
         pure: true,
         module,
         func: 0,
-        args: ArgTemplate { bytes: Bytes::from_static(&[7]), holes },
+        args: ArgTemplate {
+            bytes: Bytes::from_static(&[7]),
+            holes,
+        },
         deps: deps.to_vec(),
         limits: TaskLimits::default(),
     }
@@ -166,12 +220,28 @@ fn fetch_req(actions: &[Action], worker: WorkerId, key: KeyId) -> u64 {
     let reqs: Vec<u64> = actions
         .iter()
         .filter_map(|a| match a {
-            Action::FetchValue { worker: w, req, key: k, .. } if *w == worker && *k == key => Some(*req),
+            Action::FetchValue {
+                worker: w,
+                req,
+                key: k,
+                ..
+            } if *w == worker && *k == key => Some(*req),
             _ => None,
         })
         .collect();
-    assert_eq!(reqs.len(), 1, "one FetchValue({worker}, {key:?}) in {actions:#?}");
+    assert_eq!(
+        reqs.len(),
+        1,
+        "one FetchValue({worker}, {key:?}) in {actions:#?}"
+    );
     reqs[0]
+}
+
+/// A key from a number, for tests with many tasks.
+fn kn(i: u32) -> KeyId {
+    let mut id = [0xee; 16];
+    id[..4].copy_from_slice(&i.to_le_bytes());
+    KeyId(id)
 }
 
 /// The rendered pure key of task `inc`.

@@ -57,7 +57,9 @@ fn random_spec(rng: &mut XorShift, tenant: TenantId, peers: &Peers) -> TaskSpec 
     while deps.len() < ndeps {
         // Mostly keys submitted before (by anyone: other tenants' keys too).
         let d = match peers.submitted.len() {
-            n if n > 0 && rng.percent(85) => peers.submitted[n - 1 - rng.below(n.min(12) as u64) as usize],
+            n if n > 0 && rng.percent(85) => {
+                peers.submitted[n - 1 - rng.below(n.min(12) as u64) as usize]
+            }
             _ => k(1 + rng.below(KEYS as u64) as u8),
         };
         if !deps.contains(&d) || rng.percent(3) {
@@ -65,9 +67,17 @@ fn random_spec(rng: &mut XorShift, tenant: TenantId, peers: &Peers) -> TaskSpec 
         }
     }
     // Module `t` belongs to tenant `t`.
-    let module = if rng.percent(95) { tenant } else { 1 + rng.below(TENANTS as u64 + 1) as u32 };
+    let module = if rng.percent(95) {
+        tenant
+    } else {
+        1 + rng.below(TENANTS as u64 + 1) as u32
+    };
     let mut s = spec(k(1 + rng.below(KEYS as u64) as u8), module, &deps);
-    s.func = if rng.percent(3) { 7 } else { rng.below(2) as u32 };
+    s.func = if rng.percent(3) {
+        7
+    } else {
+        rng.below(2) as u32
+    };
     s.pure = rng.percent(80);
     if rng.percent(3) {
         s.args.holes.push(Hole { at: 100, dep: 0 });
@@ -79,9 +89,16 @@ fn random_event(rng: &mut XorShift, peers: &mut Peers) -> Event {
     let client = 1 + rng.below(CLIENTS as u64) as u32;
     let tenant = peers.clients.get(&client).copied().unwrap_or(1);
     let worker = 1 + rng.below(WORKERS as u64) as u32;
-    let keys = |rng: &mut XorShift| (0..1 + rng.below(3)).map(|_| k(1 + rng.below(KEYS as u64) as u8)).collect();
+    let keys = |rng: &mut XorShift| {
+        (0..1 + rng.below(3))
+            .map(|_| k(1 + rng.below(KEYS as u64) as u8))
+            .collect()
+    };
     match rng.below(100) {
-        0..=1 => Event::ClientConnected { client, tenant: 1 + rng.below(TENANTS as u64) as u32 },
+        0..=1 => Event::ClientConnected {
+            client,
+            tenant: 1 + rng.below(TENANTS as u64) as u32,
+        },
         2 => Event::ClientDisconnected { client },
         3 if rng.percent(20) => {
             // Module `t` is registered again: usually as it was, sometimes
@@ -92,13 +109,34 @@ fn random_event(rng: &mut XorShift, peers: &mut Peers) -> Event {
                 1 => (1 + rng.below(TENANTS as u64) as u32, names(&["inc", "add"])),
                 _ => (module, names(&["inc", "add"])),
             };
-            Event::ModuleRegistered { module, tenant, task_names }
+            Event::ModuleRegistered {
+                module,
+                tenant,
+                task_names,
+            }
         }
-        3..=32 => Event::Submit { client, tasks: (0..1 + rng.below(4)).map(|_| random_spec(rng, tenant, peers)).collect() },
-        33..=36 => Event::Hold { client, keys: keys(rng) },
-        37..=41 => Event::Want { client, keys: keys(rng) },
-        42..=50 => Event::Release { client, keys: keys(rng) },
-        51..=54 => Event::Cancel { client, keys: keys(rng) },
+        3..=32 => Event::Submit {
+            client,
+            tasks: (0..1 + rng.below(4))
+                .map(|_| random_spec(rng, tenant, peers))
+                .collect(),
+        },
+        33..=36 => Event::Hold {
+            client,
+            keys: keys(rng),
+        },
+        37..=41 => Event::Want {
+            client,
+            keys: keys(rng),
+        },
+        42..=50 => Event::Release {
+            client,
+            keys: keys(rng),
+        },
+        51..=54 => Event::Cancel {
+            client,
+            keys: keys(rng),
+        },
         55..=57 => Event::WorkerJoined {
             worker,
             name: format!("w{worker}"),
@@ -113,15 +151,32 @@ fn random_event(rng: &mut XorShift, peers: &mut Peers) -> Event {
                 let i = rng.below(peers.running.len() as u64) as usize;
                 peers.running.swap_remove(i)
             } else {
-                (worker, 1 + rng.below(TENANTS as u64) as u32, k(1 + rng.below(KEYS as u64) as u8))
+                (
+                    worker,
+                    1 + rng.below(TENANTS as u64) as u32,
+                    k(1 + rng.below(KEYS as u64) as u8),
+                )
             };
             if rng.percent(88) {
                 let value = rng.percent(50).then(|| Bytes::from_static(b"v"));
                 let nbytes = rng.pick(&[0, 1, 1000, u64::MAX]);
-                Event::Finished { worker, tasks: vec![Finished { tenant, key, nbytes, value, duration_us: 0 }] }
+                Event::Finished {
+                    worker,
+                    tasks: vec![Finished {
+                        tenant,
+                        key,
+                        nbytes,
+                        value,
+                        duration_us: 0,
+                    }],
+                }
             } else {
-                let error = rng.pick(&[TaskError::StackOverflow, TaskError::Timeout { limit_ms: 1 }]);
-                Event::Failed { worker, tasks: vec![Failed { tenant, key, error }] }
+                let error =
+                    rng.pick(&[TaskError::StackOverflow, TaskError::Timeout { limit_ms: 1 }]);
+                Event::Failed {
+                    worker,
+                    tasks: vec![Failed { tenant, key, error }],
+                }
             }
         }
         _ => {
@@ -131,7 +186,11 @@ fn random_event(rng: &mut XorShift, peers: &mut Peers) -> Event {
             } else {
                 (worker, rng.below(50))
             };
-            Event::Value { worker, req, value: rng.percent(70).then(|| Bytes::from_static(b"v")) }
+            Event::Value {
+                worker,
+                req,
+                value: rng.percent(70).then(|| Bytes::from_static(b"v")),
+            }
         }
     }
 }
@@ -162,19 +221,38 @@ impl Seen {
 
 fn run(seed: u64, steps: usize) -> Seen {
     let mut rng = XorShift(seed);
-    let config = CoreConfig { saturation: 1 + (seed % 3) as u32, ..CoreConfig::default() };
+    let config = CoreConfig {
+        saturation: 1 + (seed % 3) as u32,
+        ..CoreConfig::default()
+    };
     let mut sim = Sim::bare(config);
-    let mut peers = Peers { clients: new_map(), ..Peers::default() };
+    let mut peers = Peers {
+        clients: new_map(),
+        ..Peers::default()
+    };
     let mut seen = Seen::default();
     let mut setup = Vec::new();
     for t in 1..=TENANTS {
-        setup.push(Event::ModuleRegistered { module: t, tenant: t, task_names: names(&["inc", "add"]) });
+        setup.push(Event::ModuleRegistered {
+            module: t,
+            tenant: t,
+            task_names: names(&["inc", "add"]),
+        });
     }
     for client in 1..=CLIENTS {
-        setup.push(Event::ClientConnected { client, tenant: 1 + client % TENANTS });
+        setup.push(Event::ClientConnected {
+            client,
+            tenant: 1 + client % TENANTS,
+        });
     }
     for worker in 1..=2 {
-        setup.push(Event::WorkerJoined { worker, name: String::new(), address: String::new(), nthreads: 1, memory_limit: 0 });
+        setup.push(Event::WorkerJoined {
+            worker,
+            name: String::new(),
+            address: String::new(),
+            nthreads: 1,
+            memory_limit: 0,
+        });
     }
     for _ in 0..steps {
         let event = match setup.pop() {
@@ -188,7 +266,9 @@ fn run(seed: u64, steps: usize) -> Seen {
             Event::ClientDisconnected { client } => {
                 peers.clients.remove(client);
             }
-            Event::WorkerJoined { worker, .. } if !peers.workers.contains(worker) => peers.workers.push(*worker),
+            Event::WorkerJoined { worker, .. } if !peers.workers.contains(worker) => {
+                peers.workers.push(*worker)
+            }
             Event::Submit { tasks, .. } => peers.submitted.extend(tasks.iter().map(|t| t.key)),
             Event::WorkerLeft { worker } => {
                 peers.workers.retain(|w| w != worker);
@@ -205,14 +285,22 @@ fn run(seed: u64, steps: usize) -> Seen {
             match action {
                 Action::Compute { worker, task } => {
                     seen.computes += 1;
-                    assert!(peers.workers.contains(&worker), "Compute to unknown worker {worker}");
+                    assert!(
+                        peers.workers.contains(&worker),
+                        "Compute to unknown worker {worker}"
+                    );
                     assert!(task.args.validate(task.deps.len()).is_ok());
                     peers.running.push((worker, task.tenant, task.key));
                 }
-                Action::Free { worker, .. } => assert!(peers.workers.contains(&worker), "Free to unknown worker"),
+                Action::Free { worker, .. } => {
+                    assert!(peers.workers.contains(&worker), "Free to unknown worker")
+                }
                 Action::FetchValue { worker, req, .. } => {
                     seen.fetches += 1;
-                    assert!(peers.workers.contains(&worker), "FetchValue to unknown worker");
+                    assert!(
+                        peers.workers.contains(&worker),
+                        "FetchValue to unknown worker"
+                    );
                     peers.fetches.push((worker, req));
                 }
                 Action::ClientErred { client, error, .. } => {
@@ -222,11 +310,17 @@ fn run(seed: u64, steps: usize) -> Seen {
                         TaskError::DependencyFailed { .. } => seen.dependency_failed += 1,
                         _ => {}
                     }
-                    assert!(peers.clients.contains_key(&client), "message to unknown client {client}");
+                    assert!(
+                        peers.clients.contains_key(&client),
+                        "message to unknown client {client}"
+                    );
                 }
                 Action::ClientDone { client, .. } | Action::ClientValue { client, .. } => {
                     seen.done += 1;
-                    assert!(peers.clients.contains_key(&client), "message to unknown client {client}");
+                    assert!(
+                        peers.clients.contains_key(&client),
+                        "message to unknown client {client}"
+                    );
                 }
             }
         }
@@ -236,10 +330,19 @@ fn run(seed: u64, steps: usize) -> Seen {
         sim.step(Event::ClientDisconnected { client });
     }
     for tenant in 0..=TENANTS {
-        assert_eq!(sim.tasks(tenant), 0, "seed {seed}: tenant {tenant} keeps tasks nobody holds");
+        assert_eq!(
+            sim.tasks(tenant),
+            0,
+            "seed {seed}: tenant {tenant} keeps tasks nobody holds"
+        );
     }
     for w in sim.core.info(1).workers {
-        assert_eq!((w.held_keys, w.processing), (0, 0), "seed {seed}: worker {} keeps work", w.id);
+        assert_eq!(
+            (w.held_keys, w.processing),
+            (0, 0),
+            "seed {seed}: worker {} keeps work",
+            w.id
+        );
     }
     seen
 }
@@ -251,9 +354,22 @@ fn random_events_keep_every_invariant() {
         seen.add(&run(seed, 10_000));
     }
     // The streams must reach every part of the machine, not just refusals.
-    let Seen { computes, done, fetches, cancelled, lost, dependency_failed, queued_steps } = seen;
+    let Seen {
+        computes,
+        done,
+        fetches,
+        cancelled,
+        lost,
+        dependency_failed,
+        queued_steps,
+    } = seen;
     assert!(
-        computes > 1000 && done > 1000 && fetches > 50 && cancelled > 0 && lost > 100 && dependency_failed > 100
+        computes > 1000
+            && done > 1000
+            && fetches > 50
+            && cancelled > 0
+            && lost > 100
+            && dependency_failed > 100
             && queued_steps > 100,
         "too little exercised: {seen:?}"
     );

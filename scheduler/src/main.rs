@@ -1,0 +1,155 @@
+//! `wask-scheduler`: the scheduler of a wask cluster, as a process.
+
+use anyhow::Context;
+use clap::Parser;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use wask_net::{Identity, secret_file};
+use wask_proto::limits::ResolvedLimits;
+use wask_proto::scheduler_file::SchedulerFile;
+use wask_scheduler::server::{OpenAccess, Scheduler, SchedulerConfig};
+use wask_scheduler::state::CoreConfig;
+
+/// The scheduler of a wask cluster: accepts clients and workers over QUIC
+/// (TLS always on) and dispatches tasks to the workers.
+#[derive(Parser, Debug)]
+#[command(
+    name = "wask-scheduler",
+    version,
+    about = "The scheduler of a wask cluster: accepts clients and workers over QUIC (always TLS) and dispatches tasks to the workers."
+)]
+struct Args {
+    /// Interface to listen on (0.0.0.0 for all).
+    #[arg(long, default_value = "0.0.0.0")]
+    host: IpAddr,
+    /// UDP port to listen on; 0 picks a free one.
+    #[arg(long, default_value_t = 8786)]
+    port: u16,
+    /// Write the address and TLS certificate here (JSON) once listening;
+    /// clients, workers and the CLI connect with it.
+    #[arg(long, value_name = "FILE")]
+    scheduler_file: Option<PathBuf>,
+    /// Address written to the scheduler file, when clients must use another
+    /// one than the listening address (default: the host, or 127.0.0.1 when
+    /// listening on all interfaces).
+    #[arg(long, value_name = "HOST:PORT")]
+    advertise: Option<String>,
+    /// PEM certificate to present instead of a generated self-signed one.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM (PKCS#8) private key of --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// File holding the cluster secret workers must present. Created with a
+    /// fresh secret (mode 0600) if missing. Default: <scheduler-file>.secret,
+    /// else ./wask-cluster.secret. WASK_CLUSTER_SECRET overrides it.
+    #[arg(long, value_name = "FILE")]
+    secret_file: Option<PathBuf>,
+    /// Tasks queued per worker thread beyond the running one.
+    #[arg(long, default_value_t = 16)]
+    saturation: u32,
+}
+
+fn secret(args: &Args) -> anyhow::Result<String> {
+    if let Ok(s) = std::env::var("WASK_CLUSTER_SECRET") {
+        anyhow::ensure!(
+            s.len() >= 16,
+            "WASK_CLUSTER_SECRET is shorter than 16 characters"
+        );
+        return Ok(s);
+    }
+    let path = args
+        .secret_file
+        .clone()
+        .unwrap_or_else(|| match &args.scheduler_file {
+            Some(f) => PathBuf::from(format!("{}.secret", f.display())),
+            None => PathBuf::from("wask-cluster.secret"),
+        });
+    if path.exists() {
+        return secret_file::read(&path).with_context(|| format!("reading {}", path.display()));
+    }
+    let s = secret_file::generate();
+    secret_file::write(&path, &s).with_context(|| format!("writing {}", path.display()))?;
+    tracing::info!(path = %path.display(), "wrote a new cluster secret");
+    Ok(s)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let identity = match (&args.tls_cert, &args.tls_key) {
+        (Some(c), Some(k)) => {
+            let cert =
+                std::fs::read_to_string(c).with_context(|| format!("reading {}", c.display()))?;
+            let key =
+                std::fs::read_to_string(k).with_context(|| format!("reading {}", k.display()))?;
+            Identity::from_pem(&cert, &key)?
+        }
+        _ => Identity::self_signed()?,
+    };
+    let cluster_secret = secret(&args)?;
+    let max_limits = ResolvedLimits {
+        time_ms: 24 * 3600 * 1000,
+        memory_bytes: 4 << 30,
+        result_bytes: 512 << 20,
+        output_bytes: 64 << 20,
+    };
+    let scheduler = Scheduler::start(SchedulerConfig {
+        listen: SocketAddr::new(args.host, args.port),
+        identity,
+        cluster_secret,
+        auth: Arc::new(OpenAccess),
+        core: CoreConfig {
+            saturation: args.saturation.max(1),
+            defaults: ResolvedLimits::default(),
+            max_limits,
+        },
+        hello_timeout: std::time::Duration::from_secs(wask_proto::limits::HELLO_TIMEOUT_SECS),
+    })
+    .await?;
+    let bound = scheduler.address();
+    let advertised = args.advertise.clone().unwrap_or_else(|| {
+        if bound.ip().is_unspecified() {
+            SocketAddr::new([127, 0, 0, 1].into(), bound.port()).to_string()
+        } else {
+            bound.to_string()
+        }
+    });
+    if let Some(path) = &args.scheduler_file {
+        let json = serde_json::to_string_pretty(&SchedulerFile::new(
+            advertised.clone(),
+            scheduler.cert_der(),
+        ))?;
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, json).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+        tracing::info!(path = %path.display(), "wrote scheduler file");
+    }
+    println!("wask-scheduler listening on {bound} (advertised as {advertised})");
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    scheduler.shutdown().await;
+    Ok(())
+}

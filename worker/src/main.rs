@@ -1,0 +1,162 @@
+//! `wask-worker`: a worker of a wask cluster, as a process.
+
+use anyhow::Context;
+use clap::Parser;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use wask_proto::scheduler_file::SchedulerFile;
+use wask_worker::sandbox::SandboxConfig;
+use wask_worker::server::{Worker, WorkerConfig};
+
+/// A worker of a wask cluster: runs tasks in fresh wasmtime sandboxes on its
+/// own threads and holds their results in memory.
+#[derive(Parser, Debug)]
+#[command(
+    name = "wask-worker",
+    version,
+    about = "A worker of a wask cluster: runs each task in a fresh wasmtime sandbox and holds results in memory."
+)]
+struct Args {
+    /// Scheduler address (host:port); needs --tls-ca. Or use --scheduler-file.
+    #[arg(
+        value_name = "SCHEDULER",
+        required_unless_present = "scheduler_file",
+        requires = "tls_ca"
+    )]
+    scheduler: Option<String>,
+    /// Scheduler file written by `wask-scheduler --scheduler-file`.
+    #[arg(long, value_name = "FILE", conflicts_with = "scheduler")]
+    scheduler_file: Option<PathBuf>,
+    /// The scheduler's certificate (PEM or DER) to pin, with SCHEDULER.
+    #[arg(long, value_name = "CERT")]
+    tls_ca: Option<PathBuf>,
+    /// File holding the cluster secret (default: <scheduler-file>.secret).
+    /// WASK_CLUSTER_SECRET overrides it.
+    #[arg(long, value_name = "FILE")]
+    secret_file: Option<PathBuf>,
+    /// Threads running wasm (default: the number of cores).
+    #[arg(long)]
+    nthreads: Option<usize>,
+    /// Bytes of results this worker may hold, e.g. 4GiB. Past it, new
+    /// results are refused with a clear error until memory is released.
+    #[arg(long, default_value = "4GiB", value_parser = wask_proto::limits::parse_bytes)]
+    memory_limit: u64,
+    /// Name shown in `wask info` and logs (default: the peer address).
+    #[arg(long)]
+    name: Option<String>,
+    /// Interface to listen on for peer workers.
+    #[arg(long, default_value = "0.0.0.0")]
+    host: IpAddr,
+    /// UDP port for peer workers; 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Address peers should use to reach this worker (default: the local
+    /// address of the connection to the scheduler, with the bound port).
+    #[arg(long, value_name = "HOST:PORT")]
+    advertise: Option<String>,
+}
+
+fn target(args: &Args) -> anyhow::Result<(SocketAddr, Vec<u8>)> {
+    use std::net::ToSocketAddrs;
+    let resolve = |s: &str| -> anyhow::Result<SocketAddr> {
+        s.to_socket_addrs()?
+            .next()
+            .with_context(|| format!("{s} resolves to nothing"))
+    };
+    if let Some(f) = &args.scheduler_file {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        let file: SchedulerFile =
+            serde_json::from_str(&text).with_context(|| format!("parsing {}", f.display()))?;
+        let cert = file
+            .cert_der()
+            .context("scheduler file: cert_der_hex is not hex")?;
+        return Ok((resolve(&file.address)?, cert));
+    }
+    let addr = resolve(args.scheduler.as_deref().expect("clap requires it"))?;
+    let ca = args.tls_ca.as_ref().expect("clap requires it");
+    let bytes = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
+    let cert = match std::str::from_utf8(&bytes) {
+        Ok(pem) if pem.contains("-----BEGIN") => {
+            use rustls::pki_types::{CertificateDer, pem::PemObject};
+            CertificateDer::from_pem_slice(pem.as_bytes())
+                .context("parsing the PEM certificate")?
+                .to_vec()
+        }
+        _ => bytes,
+    };
+    Ok((addr, cert))
+}
+
+fn secret(args: &Args) -> anyhow::Result<String> {
+    if let Ok(s) = std::env::var("WASK_CLUSTER_SECRET") {
+        return Ok(s);
+    }
+    let path = match (&args.secret_file, &args.scheduler_file) {
+        (Some(p), _) => p.clone(),
+        (None, Some(f)) => PathBuf::from(format!("{}.secret", f.display())),
+        (None, None) => {
+            anyhow::bail!("no cluster secret: pass --secret-file or set WASK_CLUSTER_SECRET")
+        }
+    };
+    wask_net::secret_file::read(&path)
+        .with_context(|| format!("reading the cluster secret from {}", path.display()))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term.recv() => {},
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let (scheduler, scheduler_cert) = target(&args)?;
+    let nthreads = args.nthreads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    anyhow::ensure!(nthreads >= 1, "--nthreads must be at least 1");
+    let config = WorkerConfig {
+        scheduler,
+        scheduler_cert,
+        secret: secret(&args)?,
+        name: args.name.clone().unwrap_or_default(),
+        nthreads,
+        memory_limit: args.memory_limit,
+        listen: SocketAddr::new(args.host, args.port),
+        advertise: args.advertise.clone(),
+        sandbox: SandboxConfig {
+            max_instances: nthreads as u32 + 2,
+            ..SandboxConfig::default()
+        },
+    };
+    let mut worker = Worker::start(config).await?;
+    println!(
+        "wask-worker {} serving peers on {}",
+        worker.id(),
+        worker.peer_address()
+    );
+    tokio::select! {
+        _ = shutdown_signal() => {
+            tracing::info!("shutting down: telling the scheduler");
+            worker.shutdown().await;
+        }
+        _ = worker.closed() => {
+            anyhow::bail!("the scheduler connection ended");
+        }
+    }
+    Ok(())
+}
