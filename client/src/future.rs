@@ -129,10 +129,10 @@ impl<T> Future<T> {
 
     /// Asks for the value unless it is here or already asked for.
     pub(crate) fn want(&self) {
-        if self.mark_wanted() {
-            if let Some(reg) = self.holder_registry() {
-                reg.send(ClientRequest::Want(vec![self.holder.key.id]));
-            }
+        if self.mark_wanted()
+            && let Some(reg) = self.holder_registry()
+        {
+            reg.send(ClientRequest::Want(vec![self.holder.key.id]));
         }
     }
 

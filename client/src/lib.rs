@@ -32,7 +32,7 @@
 //! - [`local`]: [`LocalCluster`], the embedded cluster.
 //! - [`blocking`]: the same API without async.
 //! - `registry`, `connection`: the client's bookkeeping and its connection.
-//! - [`error`]: [`Error`].
+//! - [`error`]: the [`Error`] type.
 #![warn(missing_docs)]
 
 pub mod address;

@@ -155,10 +155,10 @@ impl Registry {
             fresh.push(i);
             holders.push(h);
         }
-        if !fresh.is_empty() {
-            if let Some(req) = make(&fresh) {
-                let _ = self.tx.send(req);
-            }
+        if !fresh.is_empty()
+            && let Some(req) = make(&fresh)
+        {
+            let _ = self.tx.send(req);
         }
         Ok(holders)
     }

@@ -102,12 +102,13 @@ async fn failures_are_typed_and_the_worker_keeps_serving() {
         TaskError::StackOverflow
     );
     still_serving(4).await;
-    // Big frames exhaust Rust's shadow stack (in linear memory) first.
+    // Big frames exhaust Rust's shadow stack (in linear memory) first; the
+    // sandbox recognises that too.
     let recurse_big = m.task::<(u64,), u64>("recurse_big").unwrap();
-    match task_error(client.submit(&recurse_big, (0,)).unwrap().result().await) {
-        TaskError::Trap { message } => assert!(message.contains("out of bounds"), "{message}"),
-        e => panic!("expected an out-of-bounds trap, got {e:?}"),
-    }
+    assert_eq!(
+        task_error(client.submit(&recurse_big, (0,)).unwrap().result().await),
+        TaskError::StackOverflow
+    );
     still_serving(40).await;
 
     let sleep = m.task::<(u64,), u64>("sleep_ms").unwrap();
@@ -159,7 +160,7 @@ async fn cancel_stops_queued_and_running_tasks() {
         queued.result().await,
         Err(Error::Cancelled { .. })
     ));
-    client.cancel(&[blocker.clone()]);
+    client.cancel(std::slice::from_ref(&blocker));
     assert!(matches!(
         blocker.result().await,
         Err(Error::Cancelled { .. })

@@ -153,10 +153,10 @@ impl Peers {
 
     pub fn remove(&self, worker: WorkerId) {
         self.infos().remove(&worker);
-        if let Ok(mut conns) = self.conns.try_lock() {
-            if let Some(c) = conns.remove(&worker) {
-                c.close(codes::SHUTDOWN, b"peer left");
-            }
+        if let Ok(mut conns) = self.conns.try_lock()
+            && let Some(c) = conns.remove(&worker)
+        {
+            c.close(codes::SHUTDOWN, b"peer left");
         }
     }
 
@@ -166,10 +166,10 @@ impl Peers {
 
     async fn connection(&self, info: &PeerInfo) -> Result<quinn::Connection, NetError> {
         let mut conns = self.conns.lock().await;
-        if let Some(c) = conns.get(&info.worker) {
-            if c.close_reason().is_none() {
-                return Ok(c.clone());
-            }
+        if let Some(c) = conns.get(&info.worker)
+            && c.close_reason().is_none()
+        {
+            return Ok(c.clone());
         }
         let addr = info
             .address

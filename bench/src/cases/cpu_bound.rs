@@ -1,0 +1,47 @@
+//! cpu_bound: `n` calls of `busy(i, iters)` (about 1 ms each) mapped over
+//! the cluster and gathered, against the same work done serially in one
+//! sandbox: one `busy_serial(n, iters)` call through the cluster. The
+//! gathered results, summed, must equal `busy_serial`'s.
+
+use crate::report::round;
+use crate::setup::{Bench, impure, rest};
+use crate::system::{CpuSnapshot, loadavg};
+use anyhow::ensure;
+use serde_json::{Value, json};
+use std::time::Instant;
+
+/// Runs the case with `n` tasks of `iters` steps.
+pub async fn run(b: &Bench, n: usize, iters: u64) -> anyhow::Result<Value> {
+    let (c, opts) = (&b.client, &impure());
+    let t0 = Instant::now();
+    let serial = c
+        .submit_with(&b.math.busy_serial, (n as u64, iters), opts)?
+        .result()
+        .await?;
+    let serial_s = t0.elapsed().as_secs_f64();
+    rest().await;
+
+    let cpu = CpuSnapshot::take();
+    let t0 = Instant::now();
+    let fs = c.map_with(&b.math.busy, (0..n as u64).map(|i| (i, iters)), opts)?;
+    let res = c.gather(&fs).await?;
+    let wall = t0.elapsed().as_secs_f64();
+    let cpu = cpu.used();
+    ensure!(res.len() == n);
+    let combined = res.iter().fold(0u64, |a, &r| a.wrapping_add(r));
+    ensure!(
+        combined == serial,
+        "busy over the cluster and busy_serial disagree"
+    );
+    let mut line = json!({
+        "case": "cpu_bound",
+        "n": n,
+        "busy_iters": iters,
+        "wall_s": round(wall, 4),
+        "serial_s": round(serial_s, 4),
+        "speedup_vs_serial": round(serial_s / wall, 3),
+    });
+    cpu.add_to(&mut line);
+    line["loadavg_end"] = json!(loadavg());
+    Ok(line)
+}

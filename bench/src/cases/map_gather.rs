@@ -1,0 +1,34 @@
+//! map_gather: `client.map(inc, 0..n)` (pure keys, as dask's default) then
+//! `gather`, checked against `1..=n`.
+
+use crate::setup::Bench;
+use crate::system::CpuSnapshot;
+use anyhow::ensure;
+use serde_json::{Value, json};
+use std::time::Instant;
+
+/// Runs the case with `n` tasks.
+pub async fn run(b: &Bench, n: usize) -> anyhow::Result<Value> {
+    let executed0 = b.executed().await?;
+    let cpu = CpuSnapshot::take();
+    let t0 = Instant::now();
+    let fs = b.client.map(&b.math.inc, (0..n as i64).map(|i| (i,)))?;
+    let res = b.client.gather(&fs).await?;
+    let wall = t0.elapsed().as_secs_f64();
+    let cpu = cpu.used();
+    ensure!(
+        res.iter().enumerate().all(|(i, &r)| r == i as i64 + 1),
+        "map_gather returned wrong results"
+    );
+    drop(fs);
+    let executions = b.executed().await? - executed0;
+    let mut line = json!({
+        "case": "map_gather",
+        "n": n,
+        "wall_s": crate::report::round(wall, 4),
+        "tasks_per_s": crate::report::round(n as f64 / wall, 1),
+        "executions": executions,
+    });
+    cpu.add_to(&mut line);
+    Ok(line)
+}

@@ -1,0 +1,79 @@
+//! What the `meta` line and the `cpu_s_*` fields report about this machine
+//! and process: CPU time (getrusage), load average, CPU count, kernel.
+
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// User + system CPU time this process has used so far (all its threads:
+/// the client and, with the embedded cluster, the scheduler and workers).
+pub fn process_cpu() -> Duration {
+    // SAFETY: getrusage only writes the struct it is given.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        if libc::getrusage(libc::RUSAGE_SELF, &mut usage) != 0 {
+            return Duration::ZERO;
+        }
+        usage
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// CPU time used since a snapshot, as the peers' `cpu_delta`.
+#[derive(Clone, Copy, Debug)]
+pub struct CpuSnapshot(Duration);
+
+impl CpuSnapshot {
+    /// Now.
+    pub fn take() -> CpuSnapshot {
+        CpuSnapshot(process_cpu())
+    }
+
+    /// CPU time used since the snapshot.
+    pub fn used(&self) -> CpuUsed {
+        CpuUsed(process_cpu().saturating_sub(self.0))
+    }
+}
+
+/// CPU time used during a case.
+#[derive(Clone, Copy, Debug)]
+pub struct CpuUsed(Duration);
+
+impl CpuUsed {
+    /// Adds `cpu_s_main` and `cpu_s_children` to a case's line. An embedded
+    /// cluster runs in this process, so all of it is `main` and `children`
+    /// is 0; with `--scheduler-file` the cluster's CPU is not seen at all.
+    pub fn add_to(self, line: &mut Value) {
+        line["cpu_s_main"] = json!(crate::report::round(self.0.as_secs_f64(), 3));
+        line["cpu_s_children"] = json!(0.0);
+    }
+}
+
+/// The 1, 5 and 15 minute load averages (zeros if unknown).
+pub fn loadavg() -> [f64; 3] {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let mut it = text
+        .split_whitespace()
+        .map(|s| s.parse::<f64>().unwrap_or(0.0));
+    [
+        it.next().unwrap_or(0.0),
+        it.next().unwrap_or(0.0),
+        it.next().unwrap_or(0.0),
+    ]
+}
+
+/// CPUs this process may use.
+pub fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// `Linux-<release>-<arch>`, close to Python's `platform.platform()`.
+pub fn platform() -> String {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!(
+        "{}-{}-{}",
+        std::env::consts::OS,
+        release.trim(),
+        std::env::consts::ARCH
+    )
+}
