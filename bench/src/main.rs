@@ -1,1 +1,113 @@
-fn main() {}
+//! wask-bench: the peers' benchmark cases (shared/peers/dask_bench.py and
+//! ray_bench.py) against a wask cluster, plus two of wask's own: a fresh
+//! sandbox per call, and the scheduler core alone with a million tasks.
+//!
+//! Prints one JSON object per line: a `meta` line, then one line per case,
+//! with the peers' field names. `bench/compare.sh` runs it next to the peers
+//! and `bench/table.py` turns the lines into a table.
+//!
+//! # Layout
+//! - [`cli`]: the command line.
+//! - [`setup`]: the cluster (embedded or external), client, tasks, warm-up.
+//! - [`direct`]: math.wasm in a `Sandbox` of this process, no cluster.
+//! - [`calibrate`]: sizing `busy` to about 1 ms.
+//! - [`cases`]: one file per case.
+//! - [`report`]: JSON lines and statistics.
+//! - [`system`]: CPU time, load average, machine facts.
+//! - [`alloc`]: the counting allocator behind core_scale's bytes per task.
+
+mod alloc;
+mod calibrate;
+mod cases;
+mod cli;
+mod direct;
+mod report;
+mod setup;
+mod system;
+
+use clap::Parser;
+use cli::{Case, Cli};
+use report::{emit, round};
+use serde_json::json;
+use std::time::Duration;
+
+#[global_allocator]
+static ALLOCATOR: alloc::Counting = alloc::Counting;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let cases = cli.selected();
+    let loadavg_start = system::loadavg();
+
+    let math = tokio::task::block_in_place(direct::DirectMath::new)?;
+    let busy = tokio::task::block_in_place(|| {
+        calibrate::busy(&math, cli.busy_iters, Duration::from_millis(1))
+    })?;
+
+    let bench = if cases.iter().any(|c| c.needs_cluster()) {
+        Some(setup::Bench::start(cli.scheduler_file.as_deref(), cli.workers, cli.threads).await?)
+    } else {
+        None
+    };
+    emit(json!({
+        "case": "meta",
+        "system": "wask",
+        "wask": env!("CARGO_PKG_VERSION"),
+        "rustc": env!("WASK_BENCH_RUSTC"),
+        "wasmtime": env!("WASK_BENCH_WASMTIME"),
+        "quinn": env!("WASK_BENCH_QUINN"),
+        "tokio": env!("WASK_BENCH_TOKIO"),
+        "platform": system::platform(),
+        "cpus": system::cpus(),
+        "cluster": if cli.scheduler_file.is_some() { "external" } else { "embedded" },
+        "workers": bench.as_ref().map(|b| b.workers),
+        "threads_per_worker": bench.as_ref().map(|b| b.threads_per_worker),
+        "cluster_startup_s": bench.as_ref().map(|b| round(b.startup_s, 3)),
+        "busy_iters": busy.iters,
+        "busy_serial_us": round(busy.serial_us, 1),
+        "loadavg_start": loadavg_start,
+    }));
+
+    if let Some(b) = &bench {
+        b.warm_up(busy.iters).await?;
+        for &case in &cases {
+            match case {
+                Case::MapGather => {
+                    for &n in &cli.n {
+                        emit(cases::map_gather::run(b, n).await?);
+                        setup::rest().await;
+                    }
+                }
+                Case::Latency => emit(cases::latency::run(b, cli.latency_n).await?),
+                Case::Chain => {
+                    emit(cases::chain::run(b, cli.chain_n).await?);
+                    setup::rest().await;
+                }
+                Case::TreeReduce => {
+                    emit(cases::tree_reduce::run(b, cli.leaves).await?);
+                    setup::rest().await;
+                }
+                Case::Dedup => emit(cases::dedup::run(b).await?),
+                Case::CpuBound => emit(cases::cpu_bound::run(b, cli.cpu_n, busy.iters).await?),
+                Case::Sandbox | Case::CoreScale => {}
+            }
+        }
+    }
+    if let Some(b) = bench {
+        b.shutdown().await;
+    }
+
+    if cases.contains(&Case::Sandbox) {
+        emit(tokio::task::block_in_place(|| {
+            cases::sandbox::run(&math, cli.sandbox_n)
+        })?);
+    }
+    drop(math);
+    if cases.contains(&Case::CoreScale) {
+        emit(tokio::task::block_in_place(|| {
+            cases::core_scale::run(cli.core_tasks, cli.core_workers)
+        })?);
+    }
+    Ok(())
+}

@@ -5,7 +5,8 @@ use crate::address::SchedulerAddress;
 use crate::error::{Error, Result};
 use std::sync::Arc;
 use wask_proto::limits::ResolvedLimits;
-use wask_scheduler::server::{OpenAccess, Scheduler, SchedulerConfig};
+use wask_scheduler::server::{Authenticator, OpenAccess, Scheduler, SchedulerConfig};
+use wask_scheduler::tenants::Tenants;
 use wask_scheduler::state::CoreConfig;
 use wask_worker::sandbox::SandboxConfig;
 use wask_worker::server::{Worker, WorkerConfig};
@@ -25,6 +26,7 @@ pub struct LocalClusterBuilder {
     memory_limit: u64,
     saturation: u32,
     defaults: ResolvedLimits,
+    tenants: Option<String>,
 }
 
 impl Default for LocalClusterBuilder {
@@ -35,6 +37,7 @@ impl Default for LocalClusterBuilder {
             memory_limit: 4 << 30,
             saturation: 16,
             defaults: ResolvedLimits::default(),
+            tenants: None,
         }
     }
 }
@@ -80,20 +83,36 @@ impl LocalClusterBuilder {
         self
     }
 
+    /// Tenants, as the TOML of `wask-scheduler --config` (tokens, quotas,
+    /// weights, limits). Without it, every client is the default tenant.
+    pub fn tenants(mut self, toml: impl Into<String>) -> Self {
+        self.tenants = Some(toml.into());
+        self
+    }
+
     /// Starts the scheduler and the workers.
     pub async fn start(self) -> Result<LocalCluster> {
         let c = |e: &dyn std::fmt::Display| Error::Cluster(e.to_string());
         let identity = wask_net::Identity::self_signed().map_err(|e| c(&e))?;
         let secret = KeySecret::random();
+        let (auth, tenants): (Arc<dyn Authenticator>, _) = match &self.tenants {
+            Some(text) => {
+                let t = Tenants::parse(text, self.defaults, max_limits()).map_err(|e| c(&e))?;
+                let policies = t.policies();
+                (Arc::new(t), policies)
+            }
+            None => (Arc::new(OpenAccess), Vec::new()),
+        };
         let scheduler = Scheduler::start(SchedulerConfig {
             listen: "127.0.0.1:0".parse().expect("literal address"),
             identity,
             cluster_secret: secret.0.clone(),
-            auth: Arc::new(OpenAccess),
+            auth,
             core: CoreConfig {
                 saturation: self.saturation,
                 defaults: self.defaults,
                 max_limits: max_limits(),
+                tenants,
             },
             hello_timeout: std::time::Duration::from_secs(wask_proto::limits::HELLO_TIMEOUT_SECS),
         })

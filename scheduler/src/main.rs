@@ -8,7 +8,8 @@ use std::sync::Arc;
 use wask_net::{Identity, secret_file};
 use wask_proto::limits::ResolvedLimits;
 use wask_proto::scheduler_file::SchedulerFile;
-use wask_scheduler::server::{OpenAccess, Scheduler, SchedulerConfig};
+use wask_scheduler::server::{Authenticator, OpenAccess, Scheduler, SchedulerConfig};
+use wask_scheduler::tenants::Tenants;
 use wask_scheduler::state::CoreConfig;
 
 /// The scheduler of a wask cluster: accepts clients and workers over QUIC
@@ -49,6 +50,14 @@ struct Args {
     /// Tasks queued per worker thread beyond the running one.
     #[arg(long, default_value_t = 16)]
     saturation: u32,
+    /// Tenant configuration (TOML): tokens (as blake3 hashes), quotas,
+    /// fair-share weights and per-task limits. Without it, every client is
+    /// the one default tenant and no token is needed.
+    #[arg(long, value_name = "TOML")]
+    config: Option<PathBuf>,
+    /// Print the hash to put in `token_blake3` for TOKEN, and exit.
+    #[arg(long, value_name = "TOKEN")]
+    hash_token: Option<String>,
 }
 
 fn secret(args: &Args) -> anyhow::Result<String> {
@@ -99,6 +108,10 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    if let Some(token) = &args.hash_token {
+        println!("{}", wask_scheduler::tenants::hash_token(token));
+        return Ok(());
+    }
     let identity = match (&args.tls_cert, &args.tls_key) {
         (Some(c), Some(k)) => {
             let cert =
@@ -116,15 +129,30 @@ async fn main() -> anyhow::Result<()> {
         result_bytes: 512 << 20,
         output_bytes: 64 << 20,
     };
+    let defaults = ResolvedLimits::default();
+    let (auth, tenants): (Arc<dyn Authenticator>, _) = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let t = Tenants::parse(&text, defaults, max_limits)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            for (id, name) in t.names() {
+                tracing::info!(tenant = id, %name, "tenant configured");
+            }
+            let policies = t.policies();
+            (Arc::new(t), policies)
+        }
+        None => (Arc::new(OpenAccess), Vec::new()),
+    };
     let scheduler = Scheduler::start(SchedulerConfig {
         listen: SocketAddr::new(args.host, args.port),
         identity,
         cluster_secret,
-        auth: Arc::new(OpenAccess),
+        auth,
         core: CoreConfig {
             saturation: args.saturation.max(1),
-            defaults: ResolvedLimits::default(),
+            defaults,
             max_limits,
+            tenants,
         },
         hello_timeout: std::time::Duration::from_secs(wask_proto::limits::HELLO_TIMEOUT_SECS),
     })

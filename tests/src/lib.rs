@@ -2,6 +2,8 @@
 //! by `build.rs`, and waiting for a cluster condition without sleeps as
 //! synchronization.
 
+pub mod procs;
+
 use std::time::Duration;
 
 /// The math example guest.

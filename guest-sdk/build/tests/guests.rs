@@ -53,19 +53,20 @@ fn tasks(name: &str) -> Vec<String> {
 
 #[test]
 fn math_declares_its_tasks() {
-    assert_eq!(
-        tasks("math"),
-        [
-            "add(i64, i64) -> i64",
-            "busy(u64, u64) -> u64",
-            "concat(Vec<String>) -> String",
-            "double(i64) -> i64",
-            "inc(i64) -> i64",
-            "mean(Vec<f64>) -> f64",
-            "random_u64() -> u64",
-            "sum(Vec<i64>) -> i64",
-        ]
-    );
+    // Other tasks may be added (the benchmark adds some); these must be there.
+    let tasks = tasks("math");
+    for expected in [
+        "add(i64, i64) -> i64",
+        "busy(u64, u64) -> u64",
+        "concat(Vec<String>) -> String",
+        "double(i64) -> i64",
+        "inc(i64) -> i64",
+        "mean(Vec<f64>) -> f64",
+        "random_u64() -> u64",
+        "sum(Vec<i64>) -> i64",
+    ] {
+        assert!(tasks.iter().any(|t| t == expected), "{expected} missing from {tasks:?}");
+    }
 }
 
 #[test]

@@ -109,6 +109,7 @@ struct WorkerConn {
 
 struct Hub {
     core: Core,
+    auth: std::sync::Arc<dyn super::Authenticator>,
     actions: Vec<Action>,
     clients: FastMap<ClientId, ClientConn>,
     workers: FastMap<WorkerId, WorkerConn>,
@@ -119,11 +120,13 @@ struct Hub {
 
 pub(super) async fn run(
     core: Core,
+    auth: std::sync::Arc<dyn super::Authenticator>,
     mut rx: mpsc::Receiver<HubEvent>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut hub = Hub {
         core,
+        auth,
         actions: Vec::new(),
         clients: new_map(),
         workers: new_map(),
@@ -252,7 +255,17 @@ impl Hub {
                 let waiting = self.modules.take_waiting(tenant, &hash);
                 match info {
                     Ok(info) => {
-                        let (module, new) = self.modules.insert(tenant, hash, bytes);
+                        let quota = self.auth.module_quota(tenant);
+                        let (module, new) = match self.modules.insert(tenant, hash, bytes, quota) {
+                            Ok(r) => r,
+                            Err(reason) => {
+                                tracing::info!(client, tenant, %hash, "module refused: {reason}");
+                                for (c, req) in waiting {
+                                    self.send_client(c, ClientEvent::ModuleRefused { req, reason: reason.clone() });
+                                }
+                                return;
+                            }
+                        };
                         if new {
                             tracing::info!(client, tenant, module, %hash, tasks = info.tasks.len(), "module registered");
                             let task_names = modules::task_names(&info);

@@ -31,6 +31,11 @@ use wask_proto::TenantId;
 pub trait Authenticator: Send + Sync + 'static {
     /// The tenant of `token`, or `None` to refuse the client.
     fn tenant(&self, token: Option<&str>) -> Option<TenantId>;
+
+    /// Bytes of modules the tenant may upload.
+    fn module_quota(&self, _tenant: TenantId) -> u64 {
+        u64::MAX
+    }
 }
 
 /// Every client is the default tenant 0 (a cluster without tenant config).
@@ -91,6 +96,7 @@ impl Scheduler {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let hub = tokio::spawn(hub::run(
             crate::state::Core::new(config.core),
+            config.auth.clone(),
             hub_rx,
             shutdown_rx.clone(),
         ));

@@ -20,6 +20,8 @@ pub(super) struct Modules {
     entries: Vec<ModuleEntry>,
     /// (tenant, hash) → (client, req) waiting for the bytes.
     pending: FastMap<(TenantId, ModuleHash), Vec<(ClientId, u32)>>,
+    /// Bytes of modules per tenant.
+    bytes: FastMap<TenantId, u64>,
 }
 
 impl Modules {
@@ -28,6 +30,7 @@ impl Modules {
             ids: new_map(),
             entries: Vec::new(),
             pending: new_map(),
+            bytes: new_map(),
         }
     }
 
@@ -39,15 +42,31 @@ impl Modules {
         self.entries.get(module as usize)
     }
 
-    /// Registers the bytes; returns the id and whether it is new.
-    pub fn insert(&mut self, tenant: TenantId, hash: ModuleHash, bytes: Bytes) -> (ModuleId, bool) {
+    /// Registers the bytes within the tenant's `quota` of module bytes;
+    /// returns the id and whether it is new, or why it was refused.
+    pub fn insert(
+        &mut self,
+        tenant: TenantId,
+        hash: ModuleHash,
+        bytes: Bytes,
+        quota: u64,
+    ) -> Result<(ModuleId, bool), String> {
         if let Some(id) = self.lookup(tenant, &hash) {
-            return (id, false);
+            return Ok((id, false));
         }
+        let used = self.bytes.entry(tenant).or_default();
+        if used.saturating_add(bytes.len() as u64) > quota {
+            return Err(format!(
+                "quota exceeded: {} more bytes of modules would pass the tenant's quota of {quota} ({} used)",
+                bytes.len(),
+                *used
+            ));
+        }
+        *used += bytes.len() as u64;
         let id = self.entries.len() as ModuleId;
         self.entries.push(ModuleEntry { hash, bytes });
         self.ids.insert((tenant, hash), id);
-        (id, true)
+        Ok((id, true))
     }
 
     /// Remembers a registration waiting for an upload; false if the client

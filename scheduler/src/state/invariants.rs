@@ -24,6 +24,8 @@ struct Counts {
     tasks: u64,
     processing: u64,
     queued: u64,
+    done: u64,
+    held_bytes: u64,
 }
 
 pub(super) fn check(core: &Core) -> Result<(), String> {
@@ -59,6 +61,14 @@ pub(super) fn check(core: &Core) -> Result<(), String> {
         let name = || format!("task {:?} ({:?})", t.key, t.state);
         let c = counts.entry(t.tenant).or_default();
         c.tasks += 1;
+        match &t.state {
+            TaskState::Memory { nbytes, .. } => {
+                c.done += 1;
+                c.held_bytes = c.held_bytes.wrapping_add(*nbytes);
+            }
+            TaskState::Erred { .. } => c.done += 1,
+            _ => {}
+        }
 
         let me = core.tasks.reference(idx);
         let mut not_in_memory = 0u32;
@@ -260,6 +270,19 @@ pub(super) fn check(core: &Core) -> Result<(), String> {
             "tenant {id}: {} tasks counted, {} exist",
             tenant.ntasks,
             c.tasks
+        );
+        ensure!(
+            tenant.done == c.done && tenant.held_bytes == c.held_bytes,
+            "tenant {id}: done {} / held {} counted, {} / {} exist",
+            tenant.done,
+            tenant.held_bytes,
+            c.done,
+            c.held_bytes
+        );
+        ensure!(
+            tenant.processing <= tenant.policy.max_in_flight,
+            "tenant {id}: {} processing over its quota",
+            tenant.processing
         );
         ensure!(
             tenant.processing == c.processing,

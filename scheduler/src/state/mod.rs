@@ -41,6 +41,7 @@ mod worker_events;
 mod tests;
 
 pub use event::{Action, Event};
+pub use tenant::TenantPolicy;
 
 use client_events::{Client, Fetch};
 use std::sync::Arc;
@@ -62,6 +63,9 @@ pub struct CoreConfig {
     pub defaults: ResolvedLimits,
     /// The most a task may request.
     pub max_limits: ResolvedLimits,
+    /// Tenants with their own policy; the others get
+    /// [`TenantPolicy::unlimited`] with the limits above.
+    pub tenants: Vec<(TenantId, TenantPolicy)>,
 }
 
 impl Default for CoreConfig {
@@ -78,6 +82,7 @@ impl Default for CoreConfig {
                 result_bytes: wask_proto::limits::MAX_PAYLOAD as u64,
                 output_bytes: 16 << 20,
             },
+            tenants: Vec::new(),
         }
     }
 }
@@ -116,11 +121,18 @@ pub struct Core {
 impl Core {
     /// An empty core: no clients, workers, modules or tasks.
     pub fn new(config: CoreConfig) -> Core {
+        let mut tenants = Tenants {
+            default_policy: TenantPolicy::unlimited(config.defaults, config.max_limits),
+            ..Tenants::default()
+        };
+        for (id, policy) in &config.tenants {
+            tenants.ensure(*id).policy = policy.clone();
+        }
         Core {
             config,
             tasks: Slab::default(),
             index: new_map(),
-            tenants: Tenants::default(),
+            tenants,
             workers: Workers::default(),
             clients: new_map(),
             modules: new_map(),

@@ -50,6 +50,14 @@ impl Core {
             self.add_holder(client, idx, out);
             return;
         }
+        if let Some(message) = self.over_quota(tenant) {
+            out.push(Action::ClientErred {
+                client,
+                key: spec.key,
+                error: TaskError::Quota { message },
+            });
+            return;
+        }
 
         // The first missing or failed dependency, in spec order, decides
         // the error. A key of another tenant is simply not found.
@@ -104,11 +112,10 @@ impl Core {
             pure: spec.pure,
             state,
             args,
-            limits: ResolvedLimits::resolve(
-                &spec.limits,
-                &self.config.defaults,
-                &self.config.max_limits,
-            ),
+            limits: {
+                let policy = &self.tenants.ensure(tenant).policy;
+                ResolvedLimits::resolve(&spec.limits, &policy.defaults, &policy.max_limits)
+            },
             dependencies,
             dependents: Vec::new(),
             holders: IdSet::one(client),
@@ -126,7 +133,11 @@ impl Core {
             return;
         };
         self.index.insert((tenant, spec.key), r.idx);
-        self.tenants.ensure(tenant).ntasks += 1;
+        let t = self.tenants.ensure(tenant);
+        t.ntasks += 1;
+        if matches!(self.tasks[r.idx].state, TaskState::Erred { .. }) {
+            t.done += 1;
+        }
         if let Some(c) = self.clients.get_mut(&client) {
             c.holds.insert(r.idx);
         }
@@ -151,6 +162,25 @@ impl Core {
             }
             _ => {}
         }
+    }
+
+    /// Why the tenant may not add a task now, if it may not.
+    fn over_quota(&mut self, tenant: TenantId) -> Option<String> {
+        let t = self.tenants.ensure(tenant);
+        let unfinished = t.ntasks - t.done.min(t.ntasks);
+        if unfinished >= t.policy.max_unfinished {
+            return Some(format!(
+                "{unfinished} tasks submitted and unfinished; the tenant's quota is {}",
+                t.policy.max_unfinished
+            ));
+        }
+        if t.held_bytes >= t.policy.max_bytes {
+            return Some(format!(
+                "{} bytes of results held; the tenant's quota is {} (release futures to free them)",
+                t.held_bytes, t.policy.max_bytes
+            ));
+        }
+        None
     }
 
     /// Why a spec cannot be accepted, if it cannot.

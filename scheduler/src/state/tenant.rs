@@ -13,14 +13,50 @@ use super::task::TaskRef;
 use std::collections::{BTreeSet, VecDeque};
 use wask_proto::TenantId;
 use wask_proto::hash::{FastMap, new_map};
+use wask_proto::limits::ResolvedLimits;
+
+/// What a tenant may use: its share, its quotas and its task limits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TenantPolicy {
+    /// Share of the cluster relative to other tenants.
+    pub weight: u32,
+    /// Most tasks running on workers at once.
+    pub max_in_flight: u64,
+    /// Most tasks submitted and not yet finished.
+    pub max_unfinished: u64,
+    /// Most bytes of results held on the workers.
+    pub max_bytes: u64,
+    /// Limits of a task that requests none.
+    pub defaults: ResolvedLimits,
+    /// The most a task may request.
+    pub max_limits: ResolvedLimits,
+}
+
+impl TenantPolicy {
+    /// No quotas, weight 1, the given limits.
+    pub fn unlimited(defaults: ResolvedLimits, max_limits: ResolvedLimits) -> TenantPolicy {
+        TenantPolicy {
+            weight: 1,
+            max_in_flight: u64::MAX,
+            max_unfinished: u64::MAX,
+            max_bytes: u64::MAX,
+            defaults,
+            max_limits,
+        }
+    }
+}
 
 /// Per-tenant scheduling state.
 #[derive(Debug)]
 pub(crate) struct Tenant {
-    /// Share of the cluster relative to other tenants (1 for now).
-    pub weight: u32,
+    /// Share, quotas and limits.
+    pub policy: TenantPolicy,
     /// Tasks the scheduler knows for this tenant.
     pub ntasks: u64,
+    /// Tasks in `Memory` or `Erred`.
+    pub done: u64,
+    /// Bytes of the tenant's results in memory (one copy counted).
+    pub held_bytes: u64,
     /// Tasks in the `Processing` state.
     pub processing: u64,
     /// Tasks in the `Queued` state.
@@ -32,8 +68,10 @@ pub(crate) struct Tenant {
 impl Default for Tenant {
     fn default() -> Self {
         Tenant {
-            weight: 1,
+            policy: TenantPolicy::unlimited(ResolvedLimits::default(), ResolvedLimits::default()),
             ntasks: 0,
+            done: 0,
+            held_bytes: 0,
             processing: 0,
             queued: 0,
             queue: VecDeque::new(),
@@ -44,6 +82,8 @@ impl Default for Tenant {
 /// All tenants.
 #[derive(Debug)]
 pub(crate) struct Tenants {
+    /// The policy of a tenant that was not configured.
+    pub default_policy: TenantPolicy,
     /// Tenants by id; never removed (there are few).
     pub map: FastMap<TenantId, Tenant>,
     /// Tenants with `queued > 0`, ordered so ties go to the lowest id.
@@ -53,6 +93,7 @@ pub(crate) struct Tenants {
 impl Default for Tenants {
     fn default() -> Self {
         Tenants {
+            default_policy: TenantPolicy::unlimited(ResolvedLimits::default(), ResolvedLimits::default()),
             map: new_map(),
             with_queued: BTreeSet::new(),
         }
@@ -62,7 +103,8 @@ impl Default for Tenants {
 impl Tenants {
     /// The tenant, created on first use.
     pub(crate) fn ensure(&mut self, id: TenantId) -> &mut Tenant {
-        self.map.entry(id).or_default()
+        let policy = &self.default_policy;
+        self.map.entry(id).or_insert_with(|| Tenant { policy: policy.clone(), ..Tenant::default() })
     }
 
     /// The tenant, if known.
@@ -115,13 +157,16 @@ impl Tenants {
     }
 
     /// The tenant that gets the next free slot: the lowest
-    /// `processing / weight` among those with queued tasks, ties to the
-    /// lowest id.
+    /// `processing / weight` among those with queued tasks and below their
+    /// in-flight quota, ties to the lowest id.
     pub(crate) fn pick(&self) -> Option<TenantId> {
         let mut best: Option<(TenantId, u128, u128)> = None;
         for &id in &self.with_queued {
             let Some(t) = self.map.get(&id) else { continue };
-            let (p, w) = (t.processing as u128, t.weight.max(1) as u128);
+            if t.processing >= t.policy.max_in_flight {
+                continue;
+            }
+            let (p, w) = (t.processing as u128, t.policy.weight.max(1) as u128);
             // p / w < bp / bw, without division.
             if best.is_none_or(|(_, bp, bw)| p * bw < bp * w) {
                 best = Some((id, p, w));
@@ -177,7 +222,7 @@ mod tests {
         t.ensure(1).processing = 4;
         t.ensure(2).processing = 1;
         assert_eq!(t.pick(), Some(2));
-        t.ensure(1).weight = 8; // 4/8 < 1/1
+        t.ensure(1).policy.weight = 8; // 4/8 < 1/1
         assert_eq!(t.pick(), Some(1));
         t.ensure(2).processing = 0;
         assert_eq!(t.pick(), Some(2));

@@ -21,7 +21,13 @@ impl Core {
     /// is free and nobody is queued before it, else queue it (at the front
     /// for a task rescheduled from a lost worker).
     pub(super) fn make_ready(&mut self, idx: TaskIdx, front: bool, out: &mut Vec<Action>) {
+        let tenant = self.tasks[idx].tenant;
+        let under_quota = self
+            .tenants
+            .get(tenant)
+            .is_none_or(|t| t.processing < t.policy.max_in_flight);
         if !self.tenants.any_queued()
+            && under_quota
             && let Some(worker) = self.choose_worker(idx)
         {
             self.dispatch(idx, worker, out);
@@ -125,6 +131,9 @@ impl Core {
         self.workers.add_replica(worker, idx, nbytes);
         let task = &mut self.tasks[idx];
         self.tenants.stopped(task.tenant);
+        let t = self.tenants.ensure(task.tenant);
+        t.done += 1;
+        t.held_bytes = t.held_bytes.wrapping_add(nbytes);
         task.state = TaskState::Memory {
             who_has: IdSet::one(worker),
             nbytes,
@@ -191,6 +200,10 @@ impl Core {
         );
         task.args = ArgTemplate::default();
         let (tenant, key) = (task.tenant, task.key);
+        if !matches!(old, TaskState::Memory { .. }) {
+            self.tenants.ensure(tenant).done += 1;
+        }
+        let task = &mut self.tasks[idx];
         for client in task.holders.iter() {
             out.push(Action::ClientErred {
                 client,
@@ -269,6 +282,8 @@ impl Core {
                 self.tenants.stopped(tenant);
             }
             TaskState::Memory { who_has, nbytes } => {
+                let t = self.tenants.ensure(tenant);
+                t.held_bytes = t.held_bytes.wrapping_sub(nbytes);
                 for worker in who_has.iter() {
                     self.workers.drop_replica(worker, idx, nbytes);
                     out.push(Action::Free {
@@ -326,6 +341,9 @@ impl Core {
         self.index.remove(&(tenant, key));
         let t = self.tenants.ensure(tenant);
         t.ntasks = t.ntasks.saturating_sub(1);
+        if matches!(task.state, TaskState::Memory { .. } | TaskState::Erred { .. }) {
+            t.done = t.done.saturating_sub(1);
+        }
         self.leave_state(idx, tenant, key, task.state, out);
         for &dep in task.dependencies.iter() {
             if let Some(t) = self.tasks.get_mut(dep) {

@@ -84,6 +84,7 @@ fn limits_take_defaults_and_are_capped() {
         saturation: 1,
         defaults,
         max_limits,
+        tenants: Vec::new(),
     });
     sim.step(Event::ClientConnected {
         client: CA,

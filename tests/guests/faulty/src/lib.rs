@@ -125,6 +125,19 @@ pub fn print(n: u64) -> u64 {
     n
 }
 
+/// Writes `n` bytes to stderr, for output limits.
+#[wask_guest::task]
+pub fn eprint(n: u64) -> u64 {
+    let line = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n";
+    let mut left = n as usize;
+    while left > 0 {
+        let part = left.min(line.len());
+        eprint!("{}", &line[line.len() - part..]);
+        left -= part;
+    }
+    n
+}
+
 /// `a / b`: panics when `b` is 0 (or on `i32::MIN / -1`).
 #[wask_guest::task]
 pub fn divide(a: i32, b: i32) -> i32 {

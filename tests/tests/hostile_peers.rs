@@ -1,0 +1,680 @@
+//! Peers that break the protocol: garbage and oversized frames, silence,
+//! wrong hellos, stray UDP datagrams, garbage on a worker's peer port.
+//!
+//! Each is made with a raw QUIC connection (or a plain UDP socket) against
+//! an in-process scheduler with a short hello timeout and one in-process
+//! worker. The hostile peer must be disconnected with the right application
+//! code, and the cluster must go on serving: a client connected before the
+//! attack and a fresh one both still run `inc`.
+
+use bytes::Bytes;
+use quinn::{ApplicationClose, Connection, ConnectionError, Endpoint, VarInt};
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wask::{Client, SchedulerAddress};
+use wask_net::{Identity, codes, framed};
+use wask_proto::frame::{self, FrameDecoder};
+use wask_proto::limits::MAX_FRAME;
+use wask_proto::msg::{
+    ClientEvent, ClientRequest, PeerInfo, PeerReply, PeerRequest, StreamHeader, WorkerCommand,
+    WorkerRequest,
+};
+use wask_proto::{ALPN_CLIENT, ALPN_PEER, ALPN_WORKER, ModuleHash, PROTOCOL_VERSION};
+use wask_scheduler::server::{OpenAccess, Scheduler, SchedulerConfig};
+use wask_scheduler::state::CoreConfig;
+use wask_tests::{MATH, eventually};
+use wask_worker::sandbox::SandboxConfig;
+use wask_worker::server::{Worker, WorkerConfig};
+
+/// The scheduler's hello timeout in these tests.
+const HELLO_TIMEOUT: Duration = Duration::from_millis(300);
+/// Bound on waiting for a hostile connection to be closed.
+const CLOSE_BOUND: Duration = Duration::from_secs(10);
+/// Bound on a health check (connect, load the module, run `inc`).
+const HEALTH_BOUND: Duration = Duration::from_secs(60);
+const SECRET: &str = "hostile-peers-cluster-secret-0123456789";
+
+/// An in-process scheduler, one worker, and a client connected before any
+/// hostile peer shows up.
+struct Cluster {
+    scheduler: Scheduler,
+    worker: Worker,
+    address: SchedulerAddress,
+    client: Client,
+}
+
+impl Cluster {
+    async fn start() -> Cluster {
+        let scheduler = Scheduler::start(SchedulerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            identity: Identity::self_signed().unwrap(),
+            cluster_secret: SECRET.to_string(),
+            auth: Arc::new(OpenAccess),
+            core: CoreConfig::default(),
+            hello_timeout: HELLO_TIMEOUT,
+        })
+        .await
+        .unwrap();
+        let address = SchedulerAddress {
+            addr: scheduler.address(),
+            cert_der: scheduler.cert_der().to_vec(),
+        };
+        let worker = Worker::start(WorkerConfig {
+            scheduler: address.addr,
+            scheduler_cert: address.cert_der.clone(),
+            secret: SECRET.to_string(),
+            name: "honest".to_string(),
+            nthreads: 1,
+            memory_limit: 1 << 30,
+            listen: "127.0.0.1:0".parse().unwrap(),
+            advertise: None,
+            sandbox: SandboxConfig {
+                max_instances: 3,
+                ..SandboxConfig::default()
+            },
+        })
+        .await
+        .unwrap();
+        let client = Client::connect(address.clone()).await.unwrap();
+        let cluster = Cluster {
+            scheduler,
+            worker,
+            address,
+            client,
+        };
+        cluster.assert_workers(1).await;
+        cluster
+    }
+
+    /// Runs `inc(n)` on the client connected before the attack and on a
+    /// fresh one.
+    async fn assert_serves(&self, n: i64) {
+        let check = async {
+            for (client, n) in [
+                (self.client.clone(), n),
+                (Client::connect(self.address.clone()).await.unwrap(), n + 1),
+            ] {
+                let math = client.load_module(MATH).await.unwrap();
+                let inc = math.task::<(i64,), i64>("inc").unwrap();
+                assert_eq!(client.submit(&inc, (n,)).unwrap().await.unwrap(), n + 1);
+            }
+        };
+        tokio::time::timeout(HEALTH_BOUND, check)
+            .await
+            .expect("the cluster stopped serving");
+        self.assert_workers(1).await;
+    }
+
+    /// Waits (bounded) until the scheduler lists exactly `n` workers.
+    async fn assert_workers(&self, n: usize) {
+        let count = || async {
+            self.client
+                .info()
+                .await
+                .map(|i| i.workers.len())
+                .unwrap_or(usize::MAX)
+        };
+        assert!(
+            eventually(CLOSE_BOUND, || async { count().await == n }).await,
+            "the scheduler lists {} workers, not {n}",
+            count().await
+        );
+    }
+
+    async fn shutdown(self) {
+        self.client.close();
+        self.worker.shutdown().await;
+        self.scheduler.shutdown().await;
+    }
+}
+
+/// A raw QUIC connection (and the endpoint it lives on).
+struct Raw {
+    _endpoint: Endpoint,
+    conn: Connection,
+}
+
+async fn raw(addr: SocketAddr, cert: &[u8], alpn: &[u8]) -> Raw {
+    let endpoint = wask_net::endpoint::client(addr).unwrap();
+    let conn = wask_net::endpoint::connect(&endpoint, addr, cert, alpn)
+        .await
+        .unwrap_or_else(|e| panic!("connecting with ALPN {:?}: {e}", bytes_text(alpn)));
+    Raw {
+        _endpoint: endpoint,
+        conn,
+    }
+}
+
+impl Cluster {
+    async fn raw(&self, alpn: &[u8]) -> Raw {
+        raw(self.address.addr, &self.address.cert_der, alpn).await
+    }
+}
+
+fn bytes_text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Waits (bounded) for `conn` to be closed by the other side and checks the
+/// application code. Returns how long it took.
+async fn assert_closed_with(conn: &Connection, want: VarInt, what: &str) -> Duration {
+    let start = Instant::now();
+    let err = tokio::time::timeout(CLOSE_BOUND, conn.closed())
+        .await
+        .unwrap_or_else(|_| panic!("{what}: still open after {CLOSE_BOUND:?}"));
+    match err {
+        ConnectionError::ApplicationClosed(ApplicationClose { error_code, reason }) => {
+            assert_eq!(
+                error_code,
+                want,
+                "{what}: closed with code {error_code} ({:?}), expected {want}",
+                bytes_text(&reason)
+            );
+        }
+        other => panic!("{what}: expected an application close with {want}, got {other}"),
+    }
+    start.elapsed()
+}
+
+/// A deterministic byte source (xorshift64).
+struct Noise(u64);
+
+impl Noise {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
+
+/// A frame of the right length whose body is no message: variant 0x42 of
+/// an enum with a handful of variants.
+fn undecodable_frame() -> Vec<u8> {
+    let body = [0x42u8, 0x13, 0x37, 0x00];
+    let mut f = (body.len() as u32).to_le_bytes().to_vec();
+    f.extend_from_slice(&body);
+    f
+}
+
+fn client_hello() -> Vec<u8> {
+    frame::encode_to_vec(&ClientRequest::Hello {
+        protocol: PROTOCOL_VERSION,
+        token: None,
+    })
+}
+
+fn worker_hello(secret: &str) -> WorkerRequest {
+    WorkerRequest::Hello {
+        protocol: PROTOCOL_VERSION,
+        secret: secret.to_string(),
+        name: "fake".to_string(),
+        nthreads: 1,
+        memory_limit: 1 << 20,
+        // Nobody fetches from it: it leaves before any task is submitted.
+        peer_address: "127.0.0.1:9".to_string(),
+        peer_cert: Bytes::from_static(b"not a certificate"),
+    }
+}
+
+/// Opens the control stream and writes `bytes` on it. The stream halves are
+/// returned so that they stay open (dropping the send half would finish it).
+async fn send_on_control(
+    conn: &Connection,
+    bytes: &[u8],
+) -> (quinn::SendStream, framed::FrameReader) {
+    let (mut send, recv) = conn.open_bi().await.unwrap();
+    // The scheduler may close the connection before the write completes.
+    let _ = send.write_all(bytes).await;
+    (send, framed::FrameReader::new(recv, MAX_FRAME))
+}
+
+/// A client connection past its hello: the scheduler said welcome.
+async fn welcomed_client(cluster: &Cluster) -> (Raw, quinn::SendStream, framed::FrameReader) {
+    let raw = cluster.raw(ALPN_CLIENT).await;
+    let (send, mut reader) = send_on_control(&raw.conn, &client_hello()).await;
+    match reader.next::<ClientEvent>().await {
+        Ok(Some(ClientEvent::Welcome { .. })) => {}
+        other => panic!("expected a welcome, got {other:?}"),
+    }
+    (raw, send, reader)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_on_the_control_stream_is_a_protocol_error() {
+    let cluster = Cluster::start().await;
+
+    for alpn in [ALPN_CLIENT, ALPN_WORKER] {
+        let raw = cluster.raw(alpn).await;
+        let _streams = send_on_control(&raw.conn, &undecodable_frame()).await;
+        assert_closed_with(&raw.conn, codes::PROTOCOL, "undecodable hello").await;
+    }
+
+    // After a good hello, in the control loop.
+    let (raw, mut send, _reader) = welcomed_client(&cluster).await;
+    let _ = send.write_all(&undecodable_frame()).await;
+    assert_closed_with(&raw.conn, codes::PROTOCOL, "undecodable frame after hello").await;
+
+    // A frame that decodes but has bytes left over.
+    let (raw, mut send, _reader) = welcomed_client(&cluster).await;
+    let mut body = postcard_info_request();
+    body.push(0);
+    let mut f = (body.len() as u32).to_le_bytes().to_vec();
+    f.extend_from_slice(&body);
+    let _ = send.write_all(&f).await;
+    assert_closed_with(&raw.conn, codes::PROTOCOL, "trailing bytes").await;
+
+    // A second hello.
+    let (raw, mut send, _reader) = welcomed_client(&cluster).await;
+    let _ = send.write_all(&client_hello()).await;
+    assert_closed_with(&raw.conn, codes::PROTOCOL, "second hello").await;
+
+    // Noise before any hello: refused as malformed or oversized, or dropped
+    // at the hello timeout when its length prefix is small and unfinished.
+    let mut noise = Noise(0x5eed_0001);
+    for round in 0..8 {
+        let raw = cluster.raw(ALPN_CLIENT).await;
+        let len = 1 + (noise.next() % 4096) as usize;
+        let _streams = send_on_control(&raw.conn, &noise.bytes(len)).await;
+        let err = tokio::time::timeout(CLOSE_BOUND, raw.conn.closed())
+            .await
+            .unwrap_or_else(|_| panic!("noise round {round}: still open"));
+        match err {
+            ConnectionError::ApplicationClosed(ApplicationClose { error_code, .. })
+                if error_code == codes::PROTOCOL || error_code == codes::HELLO_TIMEOUT => {}
+            other => panic!("noise round {round}: {other}"),
+        }
+    }
+
+    cluster.assert_serves(100).await;
+    cluster.shutdown().await;
+}
+
+fn postcard_info_request() -> Vec<u8> {
+    let f = frame::encode_to_vec(&ClientRequest::Info { req: 7 });
+    f[frame::PREFIX..].to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_frame_is_refused_before_its_body() {
+    let cluster = Cluster::start().await;
+    for (alpn, len) in [
+        (ALPN_CLIENT, MAX_FRAME as u32 + 1),
+        (ALPN_WORKER, MAX_FRAME as u32 + 1),
+        (ALPN_CLIENT, u32::MAX),
+    ] {
+        let raw = cluster.raw(alpn).await;
+        // Only the prefix: the body is never sent.
+        let _streams = send_on_control(&raw.conn, &len.to_le_bytes()).await;
+        assert_closed_with(&raw.conn, codes::PROTOCOL, "oversized hello prefix").await;
+    }
+
+    let (raw, mut send, _reader) = welcomed_client(&cluster).await;
+    let _ = send.write_all(&(MAX_FRAME as u32 + 1).to_le_bytes()).await;
+    assert_closed_with(&raw.conn, codes::PROTOCOL, "oversized prefix after hello").await;
+
+    // A data stream whose header announces more than a header may be.
+    let (raw, _send, _reader) = welcomed_client(&cluster).await;
+    let mut uni = raw.conn.open_uni().await.unwrap();
+    let _ = uni.write_all(&(1u32 << 20).to_le_bytes()).await;
+    assert_closed_with(&raw.conn, codes::PROTOCOL, "oversized data stream header").await;
+
+    // A module upload whose bytes do not match its hash.
+    let (raw, _send, _reader) = welcomed_client(&cluster).await;
+    let mut uni = raw.conn.open_uni().await.unwrap();
+    let header = StreamHeader::Module {
+        hash: ModuleHash::of(b"something else"),
+    };
+    let _ = uni.write_all(&frame::encode_to_vec(&header)).await;
+    let _ = uni.write_all(b"\0asm\x01\0\0\0").await;
+    let _ = uni.finish();
+    assert_closed_with(&raw.conn, codes::PROTOCOL, "module bytes not matching").await;
+
+    cluster.assert_serves(200).await;
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_peers_are_dropped_after_the_hello_timeout() {
+    let cluster = Cluster::start().await;
+    for alpn in [ALPN_CLIENT, ALPN_WORKER] {
+        // No stream at all.
+        let raw = cluster.raw(alpn).await;
+        let took = assert_closed_with(&raw.conn, codes::HELLO_TIMEOUT, "no stream").await;
+        // The timer starts once the scheduler has the handshake, after the
+        // client has it: closing sooner would mean the timeout is not used.
+        assert!(
+            took >= HELLO_TIMEOUT - Duration::from_millis(20),
+            "closed after {took:?}"
+        );
+
+        // Half a length prefix, then nothing.
+        let raw = cluster.raw(alpn).await;
+        let _streams = send_on_control(&raw.conn, &[7, 0]).await;
+        assert_closed_with(&raw.conn, codes::HELLO_TIMEOUT, "half a prefix").await;
+
+        // A prefix announcing 100 bytes, and 10 of them.
+        let raw = cluster.raw(alpn).await;
+        let mut partial = 100u32.to_le_bytes().to_vec();
+        partial.extend_from_slice(&[0; 10]);
+        let _streams = send_on_control(&raw.conn, &partial).await;
+        assert_closed_with(&raw.conn, codes::HELLO_TIMEOUT, "partial hello").await;
+    }
+    cluster.assert_serves(300).await;
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_hellos_are_refused() {
+    let cluster = Cluster::start().await;
+
+    // A worker with the wrong secret is told why, then closed with REFUSED.
+    let raw = cluster.raw(ALPN_WORKER).await;
+    let hello = frame::encode_to_vec(&worker_hello("not-the-cluster-secret-0123"));
+    let (_send, mut reader) = send_on_control(&raw.conn, &hello).await;
+    match reader.next::<WorkerCommand>().await {
+        Ok(Some(WorkerCommand::Refused { reason })) => {
+            assert!(reason.contains("secret"), "{reason}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_closed_with(&raw.conn, codes::REFUSED, "wrong secret").await;
+
+    // A worker with the right secret but no threads.
+    let raw = cluster.raw(ALPN_WORKER).await;
+    let mut hello = worker_hello(SECRET);
+    if let WorkerRequest::Hello { nthreads, .. } = &mut hello {
+        *nthreads = 0;
+    }
+    let _streams = send_on_control(&raw.conn, &frame::encode_to_vec(&hello)).await;
+    assert_closed_with(&raw.conn, codes::REFUSED, "zero threads").await;
+
+    // A client speaking another protocol version.
+    let raw = cluster.raw(ALPN_CLIENT).await;
+    let hello = frame::encode_to_vec(&ClientRequest::Hello {
+        protocol: PROTOCOL_VERSION + 1,
+        token: None,
+    });
+    let (_send, mut reader) = send_on_control(&raw.conn, &hello).await;
+    match reader.next::<ClientEvent>().await {
+        Ok(Some(ClientEvent::Refused { reason })) => {
+            assert!(reason.contains("protocol"), "{reason}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_closed_with(&raw.conn, codes::REFUSED, "wrong protocol").await;
+
+    // A client whose first message is not a hello.
+    let raw = cluster.raw(ALPN_CLIENT).await;
+    let info = frame::encode_to_vec(&ClientRequest::Info { req: 1 });
+    let _streams = send_on_control(&raw.conn, &info).await;
+    assert_closed_with(&raw.conn, codes::REFUSED, "no hello first").await;
+
+    // Hellos on the wrong ALPN do not decode as the other kind's hello: a
+    // protocol error, and never a welcome.
+    let raw = cluster.raw(ALPN_WORKER).await;
+    let (_send, mut reader) = send_on_control(&raw.conn, &client_hello()).await;
+    assert!(
+        reader.next::<WorkerCommand>().await.is_err(),
+        "a client hello on the worker ALPN was answered"
+    );
+    assert_closed_with(&raw.conn, codes::PROTOCOL, "client hello as a worker").await;
+
+    let raw = cluster.raw(ALPN_CLIENT).await;
+    let hello = frame::encode_to_vec(&worker_hello(SECRET));
+    let (_send, mut reader) = send_on_control(&raw.conn, &hello).await;
+    assert!(
+        reader.next::<ClientEvent>().await.is_err(),
+        "a worker hello on the client ALPN was answered"
+    );
+    assert_closed_with(&raw.conn, codes::PROTOCOL, "worker hello as a client").await;
+
+    // The scheduler does not speak the peer protocol: the TLS handshake
+    // fails on ALPN.
+    let endpoint = wask_net::endpoint::client(cluster.address.addr).unwrap();
+    let refused = wask_net::endpoint::connect(
+        &endpoint,
+        cluster.address.addr,
+        &cluster.address.cert_der,
+        ALPN_PEER,
+    )
+    .await;
+    assert!(refused.is_err(), "the scheduler accepted ALPN_PEER");
+
+    // None of the refused workers was registered.
+    cluster.assert_serves(400).await;
+    cluster.shutdown().await;
+}
+
+/// Sends `count` datagrams of noise (some shaped like QUIC long- and
+/// short-header packets) from a loopback socket to `to`.
+fn udp_noise(to: SocketAddr, count: usize, seed: u64) {
+    assert!(to.ip().is_loopback(), "noise stays on loopback: {to}");
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut noise = Noise(seed);
+    for i in 0..count {
+        let mut d = match i % 4 {
+            // Random bytes of random size.
+            0 => {
+                let n = 1 + (noise.next() % 1400) as usize;
+                noise.bytes(n)
+            }
+            // A long-header "Initial" of QUIC v1, padded to 1200 bytes.
+            1 => {
+                let mut d = vec![0xc0 | (noise.next() as u8 & 0x0f), 0, 0, 0, 1];
+                let dcid = 8 + (noise.next() % 13) as u8;
+                d.push(dcid);
+                d.extend(noise.bytes(dcid as usize));
+                d.push(8);
+                d.extend(noise.bytes(8));
+                d.extend(noise.bytes(1200 - d.len()));
+                d
+            }
+            // An unknown version (asks for version negotiation).
+            2 => {
+                let mut d = vec![0xc0, 0x1a, 0x2a, 0x3a, 0x4a, 8];
+                d.extend(noise.bytes(8));
+                d.push(8);
+                d.extend(noise.bytes(1200 - d.len()));
+                d
+            }
+            // A short-header packet for a connection that does not exist.
+            _ => {
+                let n = 21 + (noise.next() % 1200) as usize;
+                let mut d = noise.bytes(n);
+                d[0] = 0x40 | (d[0] & 0x3f);
+                d
+            }
+        };
+        if d.is_empty() {
+            d.push(0);
+        }
+        socket.send_to(&d, to).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_noise_is_ignored() {
+    let cluster = Cluster::start().await;
+    let addr = cluster.address.addr;
+    tokio::task::spawn_blocking(move || udp_noise(addr, 2000, 0x5eed_0002))
+        .await
+        .unwrap();
+    cluster.assert_serves(500).await;
+    cluster.shutdown().await;
+}
+
+/// Joins as a worker (with the secret) just long enough to learn the other
+/// workers' peer addresses and certificates, then says goodbye.
+async fn peers_of(cluster: &Cluster) -> Vec<PeerInfo> {
+    let raw = cluster.raw(ALPN_WORKER).await;
+    let hello = frame::encode_to_vec(&worker_hello(SECRET));
+    let (mut send, mut reader) = send_on_control(&raw.conn, &hello).await;
+    let mut peers = Vec::new();
+    let learn = async {
+        loop {
+            match reader.next::<WorkerCommand>().await {
+                Ok(Some(WorkerCommand::Welcome { .. })) => {}
+                Ok(Some(WorkerCommand::Peers(p))) => {
+                    peers.extend(p);
+                    return;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    };
+    tokio::time::timeout(CLOSE_BOUND, learn)
+        .await
+        .expect("no peer list");
+    framed::write_one(&mut send, &WorkerRequest::Goodbye)
+        .await
+        .unwrap();
+    let _ = send.finish();
+    // It must be gone before any task is submitted, or tasks would go to it.
+    cluster.assert_workers(1).await;
+    raw.conn.close(codes::SHUTDOWN, b"bye");
+    peers
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_on_a_worker_peer_port() {
+    let cluster = Cluster::start().await;
+    let peers = peers_of(&cluster).await;
+    let honest = peers
+        .iter()
+        .find(|p| p.worker == cluster.worker.id())
+        .unwrap_or_else(|| panic!("the worker is not in {peers:?}"));
+    assert_eq!(honest.address, cluster.worker.peer_address());
+    let addr: SocketAddr = honest.address.parse().unwrap();
+    let cert = honest.cert.clone();
+
+    // Garbage as the hello request.
+    let raw = raw(addr, &cert, ALPN_PEER).await;
+    let (mut send, _recv) = raw.conn.open_bi().await.unwrap();
+    let _ = send.write_all(&Noise(0x5eed_0003).bytes(300)).await;
+    let _ = send.finish();
+    assert_closed_with(&raw.conn, codes::PROTOCOL, "garbage peer hello").await;
+
+    // A well-formed hello with the wrong secret.
+    let raw_wrong = raw_peer_hello(addr, &cert, "not-the-cluster-secret-0123").await;
+    assert_eq!(raw_wrong.1, PeerReply::Refused);
+    assert_closed_with(&raw_wrong.0.conn, codes::REFUSED, "wrong peer secret").await;
+
+    // The right secret, then a request that is no request.
+    let (raw, reply) = raw_peer_hello(addr, &cert, SECRET).await;
+    assert_eq!(reply, PeerReply::Welcome);
+    let (mut send, _recv) = raw.conn.open_bi().await.unwrap();
+    let _ = send.write_all(&undecodable_frame()).await;
+    let _ = send.finish();
+    assert_closed_with(&raw.conn, codes::PROTOCOL, "garbage get").await;
+
+    // The peer port speaks only the peer protocol.
+    let endpoint = wask_net::endpoint::client(addr).unwrap();
+    let refused = wask_net::endpoint::connect(&endpoint, addr, &cert, ALPN_CLIENT).await;
+    assert!(refused.is_err(), "the peer port accepted ALPN_CLIENT");
+
+    tokio::task::spawn_blocking(move || udp_noise(addr, 1000, 0x5eed_0004))
+        .await
+        .unwrap();
+
+    // The only worker is the one attacked: `inc` runs on it.
+    cluster.assert_serves(600).await;
+    cluster.shutdown().await;
+}
+
+/// Connects to a worker's peer port and says hello with `secret`.
+async fn raw_peer_hello(addr: SocketAddr, cert: &[u8], secret: &str) -> (Raw, PeerReply) {
+    let raw = raw(addr, cert, ALPN_PEER).await;
+    let (mut send, mut recv) = raw.conn.open_bi().await.unwrap();
+    let hello = PeerRequest::Hello {
+        protocol: PROTOCOL_VERSION,
+        secret: secret.to_string(),
+    };
+    framed::write_one(&mut send, &hello).await.unwrap();
+    send.finish().unwrap();
+    let body = tokio::time::timeout(CLOSE_BOUND, recv.read_to_end(1 << 10))
+        .await
+        .expect("no answer to the peer hello")
+        .unwrap();
+    let mut decoder = FrameDecoder::new(1 << 10);
+    decoder.push(&body);
+    let reply = decoder
+        .next_message::<PeerReply>()
+        .unwrap()
+        .expect("a whole reply");
+    (raw, reply)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_reporting_nonsense_does_not_break_the_cluster() {
+    let cluster = Cluster::start().await;
+    let raw = cluster.raw(ALPN_WORKER).await;
+    let hello = frame::encode_to_vec(&worker_hello(SECRET));
+    let (mut send, mut reader) = send_on_control(&raw.conn, &hello).await;
+    match reader.next::<WorkerCommand>().await {
+        Ok(Some(WorkerCommand::Welcome { .. })) => {}
+        other => panic!("expected a welcome, got {other:?}"),
+    }
+    cluster.assert_workers(2).await;
+    let key = wask_proto::KeyId([0xab; 16]);
+    let nonsense = [
+        WorkerRequest::Finished(vec![wask_proto::msg::Finished {
+            tenant: 0,
+            key,
+            nbytes: 8,
+            value: Some(Bytes::from_static(b"12345678")),
+            duration_us: 1,
+        }]),
+        WorkerRequest::Failed(vec![wask_proto::msg::Failed {
+            tenant: 7,
+            key,
+            error: wask_proto::TaskError::Cancelled,
+        }]),
+        WorkerRequest::Value {
+            req: 999_999,
+            value: Some(Bytes::from_static(b"x")),
+        },
+        WorkerRequest::Value {
+            req: 0,
+            value: None,
+        },
+        WorkerRequest::NeedModule { module: 12345 },
+    ];
+    // A value stream answering nothing.
+    let mut uni = raw.conn.open_uni().await.unwrap();
+    let _ = uni
+        .write_all(&frame::encode_to_vec(&StreamHeader::WorkerValue { req: 424242 }))
+        .await;
+    let _ = uni.write_all(b"unasked").await;
+    let _ = uni.finish();
+    for msg in &nonsense {
+        framed::write_one(&mut send, msg).await.unwrap();
+    }
+    // The unknown module is answered, after everything sent before it: the
+    // scheduler took the nonsense without dropping the connection.
+    let answer = tokio::time::timeout(CLOSE_BOUND, async {
+        loop {
+            match reader.next::<WorkerCommand>().await {
+                Ok(Some(WorkerCommand::ModuleUnavailable { module })) => return module,
+                Ok(Some(WorkerCommand::Peers(_))) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("no answer to NeedModule");
+    assert_eq!(answer, 12345);
+    assert!(raw.conn.close_reason().is_none());
+    cluster.assert_workers(2).await;
+    framed::write_one(&mut send, &WorkerRequest::Goodbye)
+        .await
+        .unwrap();
+    cluster.assert_workers(1).await;
+    cluster.assert_serves(700).await;
+    cluster.shutdown().await;
+}
