@@ -181,9 +181,7 @@ pub fn encode(ty: &Type, value: &Value, out: &mut Vec<u8>) -> Result<()> {
             _ => return Err(expected("an array")),
         },
         Type::Tuple(types) => encode_fixed(ty, types.iter(), types.len(), value, out)?,
-        Type::Array(item, n) => {
-            encode_fixed(ty, std::iter::repeat_n(&**item, *n), *n, value, out)?
-        }
+        Type::Array(item, n) => encode_fixed(ty, std::iter::repeat_n(&**item, *n), *n, value, out)?,
     }
     Ok(())
 }
@@ -328,7 +326,11 @@ fn parse_wide(s: &str) -> Option<Wide> {
             }
         })
     } else {
-        s.strip_prefix('+').unwrap_or(s).parse::<u128>().ok().map(Wide::Pos)
+        s.strip_prefix('+')
+            .unwrap_or(s)
+            .parse::<u128>()
+            .ok()
+            .map(Wide::Pos)
     }
 }
 
@@ -405,9 +407,7 @@ struct Reader<'a> {
 impl Reader<'_> {
     fn take(&mut self, ty: &Type, n: usize) -> Result<&[u8]> {
         if self.bytes.len() - self.pos < n {
-            return Err(CodecError::new(ErrorKind::Truncated {
-                ty: ty.to_string(),
-            }));
+            return Err(CodecError::new(ErrorKind::Truncated { ty: ty.to_string() }));
         }
         let s = &self.bytes[self.pos..self.pos + n];
         self.pos += n;
@@ -447,11 +447,7 @@ impl Reader<'_> {
 
     fn len(&mut self, ty: &Type) -> Result<usize> {
         let n = self.varint(ty, 10, u64::MAX.into())?;
-        usize::try_from(n).map_err(|_| {
-            CodecError::new(ErrorKind::Truncated {
-                ty: ty.to_string(),
-            })
-        })
+        usize::try_from(n).map_err(|_| CodecError::new(ErrorKind::Truncated { ty: ty.to_string() }))
     }
 
     fn str(&mut self, ty: &Type) -> Result<&str> {
@@ -478,7 +474,11 @@ impl Reader<'_> {
                 let b = self.take(ty, 4)?;
                 let x = f32::from_le_bytes(b.try_into().expect("4 bytes"));
                 // f32's shortest decimal, so 0.1f32 prints as 0.1.
-                float_json(x.is_finite().then(|| x.to_string().parse().expect("a float")), x.into())
+                float_json(
+                    x.is_finite()
+                        .then(|| x.to_string().parse().expect("a float")),
+                    x.into(),
+                )
             }
             Type::F64 => {
                 let b = self.take(ty, 8)?;
@@ -513,9 +513,7 @@ impl Reader<'_> {
                     min => n > left / min,
                 };
                 if too_long {
-                    return Err(CodecError::new(ErrorKind::Truncated {
-                        ty: ty.to_string(),
-                    }));
+                    return Err(CodecError::new(ErrorKind::Truncated { ty: ty.to_string() }));
                 }
                 let mut items = Vec::with_capacity(n);
                 for i in 0..n {

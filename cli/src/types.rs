@@ -356,7 +356,10 @@ mod tests {
         assert_eq!(parse("String"), Type::String);
         assert_eq!(parse("()"), Type::Unit);
         assert_eq!(parse("Vec<i64>"), Type::Vec(Box::new(Type::Int(Int::I64))));
-        assert_eq!(parse("Option<u8>"), Type::Option(Box::new(Type::Int(Int::U8))));
+        assert_eq!(
+            parse("Option<u8>"),
+            Type::Option(Box::new(Type::Int(Int::U8)))
+        );
         assert_eq!(
             parse("(i64,String)"),
             Type::Tuple(vec![Type::Int(Int::I64), Type::String])
@@ -364,7 +367,10 @@ mod tests {
         assert_eq!(parse("(bool,)"), Type::Tuple(vec![Type::Bool]));
         assert_eq!(parse("(bool)"), Type::Bool);
         assert_eq!(parse("(u8,u16,)"), parse("(u8,u16)"));
-        assert_eq!(parse("[u8;4]"), Type::Array(Box::new(Type::Int(Int::U8)), 4));
+        assert_eq!(
+            parse("[u8;4]"),
+            Type::Array(Box::new(Type::Int(Int::U8)), 4)
+        );
         assert_eq!(parse("[u8;4usize]"), parse("[u8;4]"));
         assert_eq!(parse("[();0]"), Type::Array(Box::new(Type::Unit), 0));
     }

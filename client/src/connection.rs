@@ -167,7 +167,9 @@ fn apply(c: &Connection, ev: ClientEvent) {
         ClientEvent::Erred { key, error } => {
             if let Some(h) = c.registry.get(&key) {
                 h.set(|s| {
-                    if !matches!(s.status, Status::Cancelled) {
+                    // The first error stands: a refused submit is followed
+                    // by "unknown key" for the value it asked for.
+                    if !matches!(s.status, Status::Cancelled | Status::Erred(_)) {
                         s.status = Status::Erred(error);
                         s.wanted = false;
                     }

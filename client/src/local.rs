@@ -6,8 +6,8 @@ use crate::error::{Error, Result};
 use std::sync::Arc;
 use wask_proto::limits::ResolvedLimits;
 use wask_scheduler::server::{Authenticator, OpenAccess, Scheduler, SchedulerConfig};
-use wask_scheduler::tenants::Tenants;
 use wask_scheduler::state::CoreConfig;
+use wask_scheduler::tenants::Tenants;
 use wask_worker::sandbox::SandboxConfig;
 use wask_worker::server::{Worker, WorkerConfig};
 

@@ -9,8 +9,8 @@ use wask_net::{Identity, secret_file};
 use wask_proto::limits::ResolvedLimits;
 use wask_proto::scheduler_file::SchedulerFile;
 use wask_scheduler::server::{Authenticator, OpenAccess, Scheduler, SchedulerConfig};
-use wask_scheduler::tenants::Tenants;
 use wask_scheduler::state::CoreConfig;
+use wask_scheduler::tenants::Tenants;
 
 /// The scheduler of a wask cluster: accepts clients and workers over QUIC
 /// (TLS always on) and dispatches tasks to the workers.
@@ -132,7 +132,8 @@ async fn main() -> anyhow::Result<()> {
     let defaults = ResolvedLimits::default();
     let (auth, tenants): (Arc<dyn Authenticator>, _) = match &args.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
             let t = Tenants::parse(&text, defaults, max_limits)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
             for (id, name) in t.names() {

@@ -120,7 +120,11 @@ pub fn hash_token(token: &str) -> String {
 impl Tenants {
     /// Parses the TOML text; `defaults` and `max` are the cluster's limits
     /// (a tenant's maxima can only lower them).
-    pub fn parse(text: &str, defaults: ResolvedLimits, max: ResolvedLimits) -> Result<Tenants, String> {
+    pub fn parse(
+        text: &str,
+        defaults: ResolvedLimits,
+        max: ResolvedLimits,
+    ) -> Result<Tenants, String> {
         let file: TenantsFile = toml::from_str(text).map_err(|e| e.to_string())?;
         if file.tenants.is_empty() {
             return Err("no [[tenant]] entries".into());
@@ -133,11 +137,18 @@ impl Tenants {
                 .ok_or_else(|| ctx("token_blake3 must be 64 hex digits".into()))?;
             let mut token_hash = [0u8; 32];
             token_hash.copy_from_slice(&hash);
-            if entries.iter().any(|e: &Tenant| e.token_hash == token_hash || e.name == t.name) {
+            if entries
+                .iter()
+                .any(|e: &Tenant| e.token_hash == token_hash || e.name == t.name)
+            {
                 return Err(ctx("duplicate name or token".into()));
             }
             let size = |s: &Option<Size>, default: u64| -> Result<u64, String> {
-                s.as_ref().map(Size::bytes).transpose().map(|v| v.unwrap_or(default)).map_err(ctx)
+                s.as_ref()
+                    .map(Size::bytes)
+                    .transpose()
+                    .map(|v| v.unwrap_or(default))
+                    .map_err(ctx)
             };
             let l = &t.limits;
             let max_limits = ResolvedLimits {
@@ -147,10 +158,16 @@ impl Tenants {
                 output_bytes: size(&l.max_output, max.output_bytes)?.min(max.output_bytes),
             };
             let defaults = ResolvedLimits {
-                time_ms: l.default_time_ms.unwrap_or(defaults.time_ms).min(max_limits.time_ms),
-                memory_bytes: size(&l.default_memory, defaults.memory_bytes)?.min(max_limits.memory_bytes),
-                result_bytes: size(&l.default_result, defaults.result_bytes)?.min(max_limits.result_bytes),
-                output_bytes: size(&l.default_output, defaults.output_bytes)?.min(max_limits.output_bytes),
+                time_ms: l
+                    .default_time_ms
+                    .unwrap_or(defaults.time_ms)
+                    .min(max_limits.time_ms),
+                memory_bytes: size(&l.default_memory, defaults.memory_bytes)?
+                    .min(max_limits.memory_bytes),
+                result_bytes: size(&l.default_result, defaults.result_bytes)?
+                    .min(max_limits.result_bytes),
+                output_bytes: size(&l.default_output, defaults.output_bytes)?
+                    .min(max_limits.output_bytes),
             };
             let weight = t.weight.unwrap_or(1);
             if weight == 0 {
@@ -177,12 +194,18 @@ impl Tenants {
 
     /// The policies for the core.
     pub fn policies(&self) -> Vec<(TenantId, TenantPolicy)> {
-        self.entries.iter().map(|t| (t.id, t.policy.clone())).collect()
+        self.entries
+            .iter()
+            .map(|t| (t.id, t.policy.clone()))
+            .collect()
     }
 
     /// (id, name) of every tenant.
     pub fn names(&self) -> Vec<(TenantId, String)> {
-        self.entries.iter().map(|t| (t.id, t.name.clone())).collect()
+        self.entries
+            .iter()
+            .map(|t| (t.id, t.name.clone()))
+            .collect()
     }
 }
 
@@ -202,7 +225,11 @@ impl Authenticator for Tenants {
     }
 
     fn module_quota(&self, tenant: TenantId) -> u64 {
-        self.entries.iter().find(|t| t.id == tenant).map(|t| t.max_module_bytes).unwrap_or(u64::MAX)
+        self.entries
+            .iter()
+            .find(|t| t.id == tenant)
+            .map(|t| t.max_module_bytes)
+            .unwrap_or(u64::MAX)
     }
 }
 
@@ -232,7 +259,10 @@ mod tests {
         assert_eq!(p[0].1.weight, 3);
         assert_eq!(p[0].1.max_bytes, 1024);
         assert_eq!(p[1].1.max_limits.time_ms, 5);
-        assert_eq!(p[1].1.defaults.time_ms, 5, "defaults are capped by the maxima");
+        assert_eq!(
+            p[1].1.defaults.time_ms, 5,
+            "defaults are capped by the maxima"
+        );
     }
 
     #[test]
@@ -240,8 +270,18 @@ mod tests {
         assert!(parse("").is_err());
         assert!(parse("[[tenant]]\nname = \"a\"\ntoken_blake3 = \"xx\"\n").is_err());
         let h = hash_token("t");
-        assert!(parse(&format!("[[tenant]]\nname = \"a\"\ntoken_blake3 = \"{h}\"\nbogus = 1\n")).is_err());
+        assert!(
+            parse(&format!(
+                "[[tenant]]\nname = \"a\"\ntoken_blake3 = \"{h}\"\nbogus = 1\n"
+            ))
+            .is_err()
+        );
         assert!(parse(&format!("[[tenant]]\nname = \"a\"\ntoken_blake3 = \"{h}\"\n[[tenant]]\nname = \"b\"\ntoken_blake3 = \"{h}\"\n")).is_err());
-        assert!(parse(&format!("[[tenant]]\nname = \"a\"\ntoken_blake3 = \"{h}\"\nweight = 0\n")).is_err());
+        assert!(
+            parse(&format!(
+                "[[tenant]]\nname = \"a\"\ntoken_blake3 = \"{h}\"\nweight = 0\n"
+            ))
+            .is_err()
+        );
     }
 }

@@ -97,8 +97,10 @@ async fn sigterm_stops_worker_and_scheduler_cleanly() {
     );
     assert!(
         eventually(STOP_TIMEOUT, || async { workers(&client).await == 1 }).await,
-        "the scheduler still lists the stopped worker: {:?}",
-        client.info().await
+        "the scheduler still lists the stopped worker: {:?}\nscheduler stderr:\n{}\nworker stderr:\n{}",
+        client.info().await,
+        scheduler.proc.stderr(),
+        w1.stderr()
     );
 
     // The cluster goes on with the remaining worker.
@@ -151,10 +153,7 @@ fn worker_with_the_wrong_secret_is_refused() {
 fn missing_scheduler_file_is_a_clear_error() {
     let dir = TempDir::new("procs-nofile");
     let missing = dir.path().join("nope.json");
-    let mut worker = Proc::spawn(
-        "wask-worker",
-        worker_command(Host::Here, &missing, "lost"),
-    );
+    let mut worker = Proc::spawn("wask-worker", worker_command(Host::Here, &missing, "lost"));
     let status = worker.wait(START_TIMEOUT);
     assert!(!status.success());
     assert!(worker.stderr().contains("nope.json"), "{}", worker.stderr());

@@ -105,7 +105,10 @@ impl Tally {
 
 /// Runs the case with `tasks` tasks on `workers` simulated workers.
 pub fn run(tasks: usize, workers: u32) -> anyhow::Result<Value> {
-    ensure!(tasks >= 1 && workers >= 1, "core_scale needs tasks and workers");
+    ensure!(
+        tasks >= 1 && workers >= 1,
+        "core_scale needs tasks and workers"
+    );
     let leaves = (tasks / 2 + 1).min(tasks);
     let internal = tasks - leaves;
     // Tasks 0..2*internal feed an `add`; the rest are roots.

@@ -15,7 +15,11 @@ pub async fn run(b: &Bench, n: usize) -> anyhow::Result<Value> {
     let cpu = CpuSnapshot::take();
     for i in 0..n as i64 {
         let t0 = Instant::now();
-        let r = b.client.submit_with(&b.math.inc, (i,), &opts)?.result().await?;
+        let r = b
+            .client
+            .submit_with(&b.math.inc, (i,), &opts)?
+            .result()
+            .await?;
         lat.push(t0.elapsed().as_secs_f64() * 1e6);
         ensure!(r == i + 1, "inc({i}) returned {r}");
     }

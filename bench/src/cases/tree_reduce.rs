@@ -32,7 +32,10 @@ pub async fn run(b: &Bench, leaves: usize) -> anyhow::Result<Value> {
     let wall = t0.elapsed().as_secs_f64();
     let cpu = cpu.used();
     let l = leaves as i64;
-    ensure!(r == l * (l + 1) / 2, "tree_reduce of {leaves} leaves returned {r}");
+    ensure!(
+        r == l * (l + 1) / 2,
+        "tree_reduce of {leaves} leaves returned {r}"
+    );
     let mut line = json!({
         "case": "tree_reduce",
         "leaves": leaves,

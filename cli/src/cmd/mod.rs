@@ -4,8 +4,9 @@ pub mod info;
 pub mod submit;
 pub mod tasks;
 
-use anyhow::Context;
+use anyhow::{Context, anyhow};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// A mistake on the command line: `main` exits with 2 for it (as clap does
 /// for its own), and with 1 for every other error.
@@ -25,6 +26,21 @@ pub struct Connect {
     /// command line is visible to other users of the machine).
     #[arg(long, value_name = "TOKEN")]
     pub token: Option<String>,
+    /// Seconds to wait for the scheduler to answer before giving up (a
+    /// scheduler that is gone never answers: QUIC runs over UDP).
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
+    pub connect_timeout: Duration,
+}
+
+/// A positive number of seconds, e.g. `2.5`.
+pub fn parse_seconds(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if !(secs > 0.0) {
+        return Err("must be more than 0 seconds".into());
+    }
+    Duration::try_from_secs_f64(secs).map_err(|e| e.to_string())
 }
 
 impl Connect {
@@ -34,9 +50,14 @@ impl Connect {
         if let Some(token) = &self.token {
             builder = builder.token(token.clone());
         }
-        builder
-            .connect()
-            .await
-            .with_context(|| format!("connecting with {}", self.scheduler_file.display()))
+        let context = || format!("connecting with {}", self.scheduler_file.display());
+        match tokio::time::timeout(self.connect_timeout, builder.connect()).await {
+            Ok(connected) => connected.with_context(context),
+            Err(_) => Err(anyhow!(
+                "no answer from the scheduler within {:?}",
+                self.connect_timeout
+            ))
+            .with_context(context),
+        }
     }
 }

@@ -78,8 +78,14 @@ fn wide_integers_past_64_bits_are_strings() {
     check(i128::MIN, json!(i128::MIN.to_string()));
     check(i128::MAX, json!(i128::MAX.to_string()));
     // Small values may be written as strings too.
-    assert_eq!(enc("u128", json!("7")).unwrap(), postcard::to_allocvec(&7u128).unwrap());
-    assert_eq!(enc("i128", json!("-7")).unwrap(), postcard::to_allocvec(&-7i128).unwrap());
+    assert_eq!(
+        enc("u128", json!("7")).unwrap(),
+        postcard::to_allocvec(&7u128).unwrap()
+    );
+    assert_eq!(
+        enc("i128", json!("-7")).unwrap(),
+        postcard::to_allocvec(&-7i128).unwrap()
+    );
 }
 
 #[test]
@@ -99,7 +105,10 @@ fn floats() {
     assert_eq!(enc("f64", json!("NaN")).unwrap(), nan);
     assert_eq!(dec("f64", &nan).unwrap(), json!("NaN"));
     // Integers are fine where a float is expected.
-    assert_eq!(enc("f64", json!(2)).unwrap(), postcard::to_allocvec(&2.0f64).unwrap());
+    assert_eq!(
+        enc("f64", json!(2)).unwrap(),
+        postcard::to_allocvec(&2.0f64).unwrap()
+    );
 }
 
 #[test]
@@ -122,15 +131,18 @@ fn options_vecs_tuples_arrays() {
     check(Some(String::from("a")), json!("a"));
     check(Vec::<i64>::new(), json!([]));
     check(vec![1i64, -2, 300], json!([1, -2, 300]));
-    check((0..200).collect::<Vec<u32>>(), json!((0..200).collect::<Vec<u32>>()));
     check(
-        vec!["a".to_string(), "b".to_string()],
-        json!(["a", "b"]),
+        (0..200).collect::<Vec<u32>>(),
+        json!((0..200).collect::<Vec<u32>>()),
     );
+    check(vec!["a".to_string(), "b".to_string()], json!(["a", "b"]));
     check(vec![1.5f64, 2.5], json!([1.5, 2.5]));
     check((7i64, "s".to_string()), json!([7, "s"]));
     check((true,), json!([true]));
-    check((1u8, -1i16, 'c', (), None::<bool>), json!([1, -1, "c", null, null]));
+    check(
+        (1u8, -1i16, 'c', (), None::<bool>),
+        json!([1, -1, "c", null, null]),
+    );
     check([1u8, 2, 3, 4], json!([1, 2, 3, 4]));
     check(["x".to_string(), "y".to_string()], json!(["x", "y"]));
     check([0u64; 0], json!([]));
@@ -140,10 +152,7 @@ fn options_vecs_tuples_arrays() {
 #[test]
 fn nested_types() {
     check(
-        vec![
-            (Some([1i8, -2]), "p".to_string()),
-            (None, String::new()),
-        ],
+        vec![(Some([1i8, -2]), "p".to_string()), (None, String::new())],
         json!([[[1, -2], "p"], [null, ""]]),
     );
     check(
@@ -177,48 +186,128 @@ fn kind(r: std::result::Result<impl fmt::Debug, CodecError>) -> ErrorKind {
 #[test]
 fn encode_errors() {
     let e = enc("u8", json!(300)).unwrap_err();
-    assert!(matches!(&e.kind, ErrorKind::OutOfRange { ty, value, .. } if ty == "u8" && value == "300"));
+    assert!(
+        matches!(&e.kind, ErrorKind::OutOfRange { ty, value, .. } if ty == "u8" && value == "300")
+    );
     assert_eq!(e.to_string(), "300 does not fit in u8 (0..=255)");
-    assert!(matches!(kind(enc("u32", json!(-1))), ErrorKind::OutOfRange { .. }));
-    assert!(matches!(kind(enc("i8", json!(128))), ErrorKind::OutOfRange { .. }));
-    assert!(matches!(kind(enc("i8", json!(-129))), ErrorKind::OutOfRange { .. }));
-    assert!(matches!(kind(enc("usize", json!(1u64 << 32))), ErrorKind::OutOfRange { .. }));
-    assert!(matches!(kind(enc("isize", json!(-(1i64 << 31) - 1))), ErrorKind::OutOfRange { .. }));
-    assert!(matches!(kind(enc("u64", json!(-1))), ErrorKind::OutOfRange { .. }));
-    assert!(matches!(kind(enc("u128", json!("-1"))), ErrorKind::OutOfRange { .. }));
-    assert!(matches!(kind(enc("i128", json!(u128::MAX.to_string()))), ErrorKind::OutOfRange { .. }));
-    assert!(matches!(kind(enc("f32", json!(1e40))), ErrorKind::OutOfRange { .. }));
+    assert!(matches!(
+        kind(enc("u32", json!(-1))),
+        ErrorKind::OutOfRange { .. }
+    ));
+    assert!(matches!(
+        kind(enc("i8", json!(128))),
+        ErrorKind::OutOfRange { .. }
+    ));
+    assert!(matches!(
+        kind(enc("i8", json!(-129))),
+        ErrorKind::OutOfRange { .. }
+    ));
+    assert!(matches!(
+        kind(enc("usize", json!(1u64 << 32))),
+        ErrorKind::OutOfRange { .. }
+    ));
+    assert!(matches!(
+        kind(enc("isize", json!(-(1i64 << 31) - 1))),
+        ErrorKind::OutOfRange { .. }
+    ));
+    assert!(matches!(
+        kind(enc("u64", json!(-1))),
+        ErrorKind::OutOfRange { .. }
+    ));
+    assert!(matches!(
+        kind(enc("u128", json!("-1"))),
+        ErrorKind::OutOfRange { .. }
+    ));
+    assert!(matches!(
+        kind(enc("i128", json!(u128::MAX.to_string()))),
+        ErrorKind::OutOfRange { .. }
+    ));
+    assert!(matches!(
+        kind(enc("f32", json!(1e40))),
+        ErrorKind::OutOfRange { .. }
+    ));
 
     let e = enc("i64", json!("x")).unwrap_err();
     assert_eq!(e.to_string(), "expected an integer for i64, found \"x\"");
-    assert!(matches!(kind(enc("i64", json!(1.5))), ErrorKind::Expected { .. }));
-    assert!(matches!(kind(enc("i64", json!(null))), ErrorKind::Expected { .. }));
-    assert!(matches!(kind(enc("i64", json!(1e19))), ErrorKind::OutOfRange { .. }));
+    assert!(matches!(
+        kind(enc("i64", json!(1.5))),
+        ErrorKind::Expected { .. }
+    ));
+    assert!(matches!(
+        kind(enc("i64", json!(null))),
+        ErrorKind::Expected { .. }
+    ));
+    assert!(matches!(
+        kind(enc("i64", json!(1e19))),
+        ErrorKind::OutOfRange { .. }
+    ));
     let e = enc("u128", json!(1e30)).unwrap_err();
     assert!(e.to_string().contains("decimal string"), "{e}");
-    assert!(matches!(kind(enc("i128", json!("12x"))), ErrorKind::Expected { .. }));
-    assert!(matches!(kind(enc("f64", json!("fast"))), ErrorKind::Expected { .. }));
-    assert!(matches!(kind(enc("bool", json!(1))), ErrorKind::Expected { .. }));
-    assert!(matches!(kind(enc("char", json!("ab"))), ErrorKind::Expected { .. }));
-    assert!(matches!(kind(enc("char", json!(""))), ErrorKind::Expected { .. }));
-    assert!(matches!(kind(enc("String", json!(5))), ErrorKind::Expected { .. }));
-    assert!(matches!(kind(enc("()", json!(0))), ErrorKind::Expected { .. }));
-    assert!(matches!(kind(enc("Vec<i64>", json!({"a": 1}))), ErrorKind::Expected { .. }));
+    assert!(matches!(
+        kind(enc("i128", json!("12x"))),
+        ErrorKind::Expected { .. }
+    ));
+    assert!(matches!(
+        kind(enc("f64", json!("fast"))),
+        ErrorKind::Expected { .. }
+    ));
+    assert!(matches!(
+        kind(enc("bool", json!(1))),
+        ErrorKind::Expected { .. }
+    ));
+    assert!(matches!(
+        kind(enc("char", json!("ab"))),
+        ErrorKind::Expected { .. }
+    ));
+    assert!(matches!(
+        kind(enc("char", json!(""))),
+        ErrorKind::Expected { .. }
+    ));
+    assert!(matches!(
+        kind(enc("String", json!(5))),
+        ErrorKind::Expected { .. }
+    ));
+    assert!(matches!(
+        kind(enc("()", json!(0))),
+        ErrorKind::Expected { .. }
+    ));
+    assert!(matches!(
+        kind(enc("Vec<i64>", json!({"a": 1}))),
+        ErrorKind::Expected { .. }
+    ));
     assert!(matches!(
         kind(enc("(i64,String)", json!([1]))),
-        ErrorKind::WrongLength { expected: 2, found: 1, .. }
+        ErrorKind::WrongLength {
+            expected: 2,
+            found: 1,
+            ..
+        }
     ));
     assert!(matches!(
         kind(enc("[u8;4]", json!([1, 2, 3, 4, 5]))),
-        ErrorKind::WrongLength { expected: 4, found: 5, .. }
+        ErrorKind::WrongLength {
+            expected: 4,
+            found: 5,
+            ..
+        }
     ));
-    assert!(matches!(kind(enc("(u8,)", json!(1))), ErrorKind::Expected { .. }));
+    assert!(matches!(
+        kind(enc("(u8,)", json!(1))),
+        ErrorKind::Expected { .. }
+    ));
 
     // The path leads to the bad item.
     let e = enc("Vec<i64>", json!([1, "x"])).unwrap_err();
     assert_eq!(e.path, vec![1]);
-    assert_eq!(e.to_string(), "at [1]: expected an integer for i64, found \"x\"");
-    let e = enc("Vec<(u8,Option<[u8;2]>)>", json!([[1, null], [2, [3, 256]]])).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "at [1]: expected an integer for i64, found \"x\""
+    );
+    let e = enc(
+        "Vec<(u8,Option<[u8;2]>)>",
+        json!([[1, null], [2, [3, 256]]]),
+    )
+    .unwrap_err();
     assert_eq!(e.path, vec![1, 1, 1]);
     // Long values are shortened in messages.
     let e = enc("u8", json!(["y".repeat(100)])).unwrap_err();
@@ -228,33 +317,90 @@ fn encode_errors() {
 #[test]
 fn decode_errors() {
     let tail = dec("i64", &[0x14, 0]).unwrap_err();
-    assert_eq!(tail.kind, ErrorKind::TrailingBytes { ty: "i64".into(), extra: 1 });
+    assert_eq!(
+        tail.kind,
+        ErrorKind::TrailingBytes {
+            ty: "i64".into(),
+            extra: 1
+        }
+    );
     assert!(matches!(kind(dec("i64", &[])), ErrorKind::Truncated { .. }));
-    assert!(matches!(kind(dec("i64", &[0x80])), ErrorKind::Truncated { .. }));
-    assert!(matches!(kind(dec("f64", &[0; 7])), ErrorKind::Truncated { .. }));
-    assert!(matches!(kind(dec("String", &[3, b'a'])), ErrorKind::Truncated { .. }));
-    assert!(matches!(kind(dec("()", &[0])), ErrorKind::TrailingBytes { .. }));
+    assert!(matches!(
+        kind(dec("i64", &[0x80])),
+        ErrorKind::Truncated { .. }
+    ));
+    assert!(matches!(
+        kind(dec("f64", &[0; 7])),
+        ErrorKind::Truncated { .. }
+    ));
+    assert!(matches!(
+        kind(dec("String", &[3, b'a'])),
+        ErrorKind::Truncated { .. }
+    ));
+    assert!(matches!(
+        kind(dec("()", &[0])),
+        ErrorKind::TrailingBytes { .. }
+    ));
     assert!(matches!(kind(dec("bool", &[2])), ErrorKind::Invalid { .. }));
-    assert!(matches!(kind(dec("Option<u8>", &[2, 0])), ErrorKind::Invalid { .. }));
-    assert!(matches!(kind(dec("String", &[2, 0xc3, 0x28])), ErrorKind::Invalid { .. }));
-    assert!(matches!(kind(dec("char", &[2, b'a', b'b'])), ErrorKind::Invalid { .. }));
+    assert!(matches!(
+        kind(dec("Option<u8>", &[2, 0])),
+        ErrorKind::Invalid { .. }
+    ));
+    assert!(matches!(
+        kind(dec("String", &[2, 0xc3, 0x28])),
+        ErrorKind::Invalid { .. }
+    ));
+    assert!(matches!(
+        kind(dec("char", &[2, b'a', b'b'])),
+        ErrorKind::Invalid { .. }
+    ));
     assert!(matches!(kind(dec("char", &[0])), ErrorKind::Invalid { .. }));
     // Varints: too long, or too large for the type.
-    assert!(matches!(kind(dec("u64", &[0x80; 11])), ErrorKind::Invalid { .. }));
-    assert!(matches!(kind(dec("u16", &[0xff, 0xff, 0x7f])), ErrorKind::Invalid { .. }));
-    assert_eq!(dec("u32", &[0xff, 0xff, 0xff, 0xff, 0x0f]).unwrap(), json!(u32::MAX));
-    assert!(matches!(kind(dec("u32", &[0xff, 0xff, 0xff, 0xff, 0x10])), ErrorKind::Invalid { .. }));
-    assert!(matches!(kind(dec("i32", &[0xff, 0xff, 0xff, 0xff, 0x1f])), ErrorKind::Invalid { .. }));
-    assert!(matches!(kind(dec("usize", &postcard::to_allocvec(&(1u64 << 32)).unwrap())), ErrorKind::Invalid { .. }));
+    assert!(matches!(
+        kind(dec("u64", &[0x80; 11])),
+        ErrorKind::Invalid { .. }
+    ));
+    assert!(matches!(
+        kind(dec("u16", &[0xff, 0xff, 0x7f])),
+        ErrorKind::Invalid { .. }
+    ));
+    assert_eq!(
+        dec("u32", &[0xff, 0xff, 0xff, 0xff, 0x0f]).unwrap(),
+        json!(u32::MAX)
+    );
+    assert!(matches!(
+        kind(dec("u32", &[0xff, 0xff, 0xff, 0xff, 0x10])),
+        ErrorKind::Invalid { .. }
+    ));
+    assert!(matches!(
+        kind(dec("i32", &[0xff, 0xff, 0xff, 0xff, 0x1f])),
+        ErrorKind::Invalid { .. }
+    ));
+    assert!(matches!(
+        kind(dec("usize", &postcard::to_allocvec(&(1u64 << 32)).unwrap())),
+        ErrorKind::Invalid { .. }
+    ));
     let mut past_u128 = vec![0xff; 18];
     past_u128.push(0x04);
-    assert!(matches!(kind(dec("u128", &past_u128)), ErrorKind::Invalid { .. }));
+    assert!(matches!(
+        kind(dec("u128", &past_u128)),
+        ErrorKind::Invalid { .. }
+    ));
     // A length larger than the bytes left, even for items of no bytes.
-    assert!(matches!(kind(dec("Vec<u8>", &[5, 1, 2])), ErrorKind::Truncated { .. }));
+    assert!(matches!(
+        kind(dec("Vec<u8>", &[5, 1, 2])),
+        ErrorKind::Truncated { .. }
+    ));
     let huge = postcard::to_allocvec(&(u64::MAX)).unwrap();
-    assert!(matches!(kind(dec("Vec<()>", &huge)), ErrorKind::Truncated { .. }));
+    assert!(matches!(
+        kind(dec("Vec<()>", &huge)),
+        ErrorKind::Truncated { .. }
+    ));
     // The path leads to the bad item.
     let e = dec("Vec<bool>", &[3, 1, 0, 9]).unwrap_err();
     assert_eq!(e.path, vec![2]);
-    assert_eq!(e.to_string(), "at [2]: invalid bool: byte 9 is neither 0 nor 1");
+    assert_eq!(
+        e.to_string(),
+        "at [2]: invalid bool: byte 9 is neither 0 nor 1"
+    );
 }

@@ -65,7 +65,10 @@ fn math_declares_its_tasks() {
         "random_u64() -> u64",
         "sum(Vec<i64>) -> i64",
     ] {
-        assert!(tasks.iter().any(|t| t == expected), "{expected} missing from {tasks:?}");
+        assert!(
+            tasks.iter().any(|t| t == expected),
+            "{expected} missing from {tasks:?}"
+        );
     }
 }
 

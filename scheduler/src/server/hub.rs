@@ -261,7 +261,13 @@ impl Hub {
                             Err(reason) => {
                                 tracing::info!(client, tenant, %hash, "module refused: {reason}");
                                 for (c, req) in waiting {
-                                    self.send_client(c, ClientEvent::ModuleRefused { req, reason: reason.clone() });
+                                    self.send_client(
+                                        c,
+                                        ClientEvent::ModuleRefused {
+                                            req,
+                                            reason: reason.clone(),
+                                        },
+                                    );
                                 }
                                 return;
                             }

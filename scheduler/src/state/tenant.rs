@@ -93,7 +93,10 @@ pub(crate) struct Tenants {
 impl Default for Tenants {
     fn default() -> Self {
         Tenants {
-            default_policy: TenantPolicy::unlimited(ResolvedLimits::default(), ResolvedLimits::default()),
+            default_policy: TenantPolicy::unlimited(
+                ResolvedLimits::default(),
+                ResolvedLimits::default(),
+            ),
             map: new_map(),
             with_queued: BTreeSet::new(),
         }
@@ -104,7 +107,10 @@ impl Tenants {
     /// The tenant, created on first use.
     pub(crate) fn ensure(&mut self, id: TenantId) -> &mut Tenant {
         let policy = &self.default_policy;
-        self.map.entry(id).or_insert_with(|| Tenant { policy: policy.clone(), ..Tenant::default() })
+        self.map.entry(id).or_insert_with(|| Tenant {
+            policy: policy.clone(),
+            ..Tenant::default()
+        })
     }
 
     /// The tenant, if known.

@@ -341,7 +341,10 @@ impl Core {
         self.index.remove(&(tenant, key));
         let t = self.tenants.ensure(tenant);
         t.ntasks = t.ntasks.saturating_sub(1);
-        if matches!(task.state, TaskState::Memory { .. } | TaskState::Erred { .. }) {
+        if matches!(
+            task.state,
+            TaskState::Memory { .. } | TaskState::Erred { .. }
+        ) {
             t.done = t.done.saturating_sub(1);
         }
         self.leave_state(idx, tenant, key, task.state, out);

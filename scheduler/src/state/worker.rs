@@ -1,12 +1,20 @@
 //! Workers: what each runs and holds, which have a free slot, and placement.
 //!
-//! A worker has `nthreads × saturation` slots: the scheduler sends it at
-//! most that many tasks at once and keeps the rest in the tenants' queues,
-//! so a worker that joins, or a tenant that submits later, is served at
-//! once. The workers with a free slot are kept in a set ordered by load,
+//! A worker has up to `nthreads × saturation` slots: the scheduler sends
+//! it at most that many tasks at once and keeps the rest in the tenants'
+//! queues, so a worker that joins, or a tenant that submits later, is
+//! served at once. How many of those slots are open adapts to the tasks'
+//! measured durations: enough queued work to cover [`QUEUE_BUDGET_US`] per
+//! thread, at least one task per thread. Tiny tasks get deep pipelines
+//! (the round trip is hidden), long tasks shallow ones (another tenant's
+//! task waits behind few of them). The workers with a free slot are kept in a set ordered by load,
 //! so "the least busy worker" is the first element and needs no scan.
 
 use super::task::TaskIdx;
+
+/// Microseconds of queued work per thread the scheduler aims to keep on a
+/// worker beyond the running task.
+pub(crate) const QUEUE_BUDGET_US: u64 = 2_000;
 use std::collections::BTreeSet;
 use wask_proto::WorkerId;
 use wask_proto::hash::{FastMap, FastSet, new_map, new_set};
@@ -20,8 +28,12 @@ pub(crate) struct Worker {
     pub address: String,
     /// Threads that run wasm.
     pub nthreads: u32,
-    /// Tasks it may have in flight.
+    /// Tasks it may have in flight now.
     pub slots: u32,
+    /// Most tasks it may have in flight (`nthreads × saturation`).
+    pub max_slots: u32,
+    /// Moving average of its tasks' durations, µs (0: none measured yet).
+    pub avg_us: u64,
     /// Tasks sent to it and not reported.
     pub processing: FastSet<TaskIdx>,
     /// Tasks in memory with a copy on it.
@@ -41,6 +53,8 @@ impl Worker {
             address,
             nthreads,
             slots,
+            max_slots: slots,
+            avg_us: 0,
             processing: new_set(),
             has_what: new_set(),
             held_bytes: 0,
@@ -125,6 +139,45 @@ impl Workers {
             if after < w.slots {
                 self.free.insert((after, id));
             }
+        }
+    }
+
+    /// Folds measured task durations into the worker's average and resizes
+    /// its open slots to match.
+    pub(crate) fn measured(&mut self, id: WorkerId, durations_us: impl Iterator<Item = u64>) {
+        let Some(w) = self.map.get_mut(&id) else {
+            return;
+        };
+        for d in durations_us {
+            // EWMA with weight 1/8; the first sample sets it.
+            w.avg_us = if w.avg_us == 0 {
+                d.max(1)
+            } else {
+                (w.avg_us * 7 + d.max(1)) / 8
+            };
+        }
+        if w.avg_us == 0 {
+            return;
+        }
+        let per_thread = 1 + (QUEUE_BUDGET_US / w.avg_us.max(1)).min(u64::from(u32::MAX)) as u32;
+        let slots = w
+            .nthreads
+            .saturating_mul(per_thread)
+            .clamp(w.nthreads.max(1), w.max_slots.max(1));
+        if slots == w.slots {
+            return;
+        }
+        let load = w.load();
+        let was_free = load < w.slots;
+        w.slots = slots;
+        match (was_free, load < slots) {
+            (true, false) => {
+                self.free.remove(&(load, id));
+            }
+            (false, true) => {
+                self.free.insert((load, id));
+            }
+            _ => {}
         }
     }
 
@@ -223,5 +276,30 @@ mod tests {
         ws.stop(1, TaskIdx(1000));
         assert_eq!(ws.free.iter().copied().collect::<Vec<_>>(), vec![(1, 1)]);
         assert_eq!(ws.least_busy(&[2, 1, 9]), Some(1));
+    }
+}
+
+#[cfg(test)]
+mod adaptive_tests {
+    use super::*;
+
+    #[test]
+    fn slots_follow_task_durations() {
+        let mut ws = Workers::default();
+        ws.join(1, Worker::new("w".into(), String::new(), 2, 2 * 16));
+        // Tiny tasks: the full pipeline.
+        ws.measured(1, std::iter::repeat_n(5, 50));
+        assert_eq!(ws.map[&1].slots, 32);
+        // 1 ms tasks: one running and two queued per thread.
+        ws.measured(1, std::iter::repeat_n(1_000, 200));
+        assert_eq!(ws.map[&1].slots, 2 * 3);
+        // Long tasks: one per thread; the worker leaves the free set when full.
+        ws.measured(1, std::iter::repeat_n(1_000_000, 200));
+        assert_eq!(ws.map[&1].slots, 2);
+        ws.start(1, TaskIdx(0));
+        ws.start(1, TaskIdx(1));
+        assert!(!ws.has_free_slot());
+        ws.measured(1, std::iter::repeat_n(5, 200));
+        assert!(ws.has_free_slot());
     }
 }

@@ -108,6 +108,8 @@ impl Core {
             return;
         };
         w.executed += reports.len() as u64;
+        self.workers
+            .measured(worker, reports.iter().map(|f| f.duration_us));
         for f in reports {
             let Some(&idx) = self.index.get(&(f.tenant, f.key)) else {
                 out.push(Action::Free {

@@ -1,0 +1,196 @@
+//! The `wask` binary end to end: an embedded cluster (real QUIC on
+//! loopback, real wasmtime) in this process, its scheduler file on disk, and
+//! the binary run as a child process against it with the math guest.
+
+use std::path::{Path, PathBuf};
+use wask::{Client, LocalCluster};
+
+const MATH: &str = env!("WASK_GUEST_MATH");
+
+/// What a run of the binary gave.
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    /// The text after `prefix` on the stdout line that starts with it.
+    #[track_caller]
+    fn line(&self, prefix: &str) -> &str {
+        self.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} line in {:?}", self.stdout))
+    }
+}
+
+/// Runs `wask ARGS` on a blocking thread: the cluster's tasks keep running
+/// on the runtime's workers while the child talks to it.
+async fn wask(args: &[&str]) -> Run {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_wask"))
+            .args(&args)
+            .env_remove("WASK_TOKEN")
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("running the wask binary");
+        Run {
+            code: out.status.code().expect("exited, not killed"),
+            stdout: String::from_utf8(out.stdout).unwrap(),
+            stderr: String::from_utf8(out.stderr).unwrap(),
+        }
+    })
+    .await
+    .unwrap()
+}
+
+/// `wask submit --scheduler-file FILE MATH <rest>`.
+async fn submit(file: &Path, rest: &[&str]) -> Run {
+    let file = file.to_str().unwrap();
+    let mut args = vec!["submit", "--scheduler-file", file, MATH];
+    args.extend_from_slice(rest);
+    wask(&args).await
+}
+
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("wask-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_lists_signatures_and_refuses_bad_modules() {
+    let run = wask(&["tasks", MATH]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    for expected in [
+        "inc(i64) -> i64",
+        "add(i64, i64) -> i64",
+        "sum(Vec<i64>) -> i64",
+        "mean(Vec<f64>) -> f64",
+        "concat(Vec<String>) -> String",
+    ] {
+        assert!(lines.contains(&expected), "{expected} in {lines:?}");
+    }
+
+    let bad = scratch_dir("tasks").join("bad.wasm");
+    std::fs::write(&bad, b"not wasm at all").unwrap();
+    let run = wask(&["tasks", bad.to_str().unwrap()]).await;
+    assert_eq!(run.code, 1);
+    assert!(run.stdout.is_empty());
+    assert!(
+        run.stderr.starts_with("error: module ") && run.stderr.contains("invalid wasm"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submit_and_info_against_a_cluster() {
+    let cluster = LocalCluster::start(2).await.unwrap();
+    let file = scratch_dir("submit").join("scheduler.json");
+    cluster.address().write_file(&file).unwrap();
+
+    // inc 10 → 11, under the key a typed Client gives the same call.
+    let run = submit(&file, &["inc", "10"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.line("result: "), "11");
+    let key = run.line("key: ").to_string();
+    let hex = key.strip_prefix("inc-").expect("key starts with the task");
+    assert_eq!(hex.len(), 32);
+    assert!(hex.chars().all(|c| c.is_ascii_hexdigit()), "{key}");
+    let client = Client::connect(cluster.address()).await.unwrap();
+    let math = client.load_module(MATH).await.unwrap();
+    let inc = math.task::<(i64,), i64>("inc").unwrap();
+    let x = client.submit(&inc, (10,)).unwrap();
+    assert_eq!(x.key(), key);
+    assert_eq!(x.result().await.unwrap(), 11);
+
+    // Lists, strings, floats, several parameters, negative numbers.
+    let run = submit(&file, &["sum", "[1,2,3]"]).await;
+    assert_eq!(run.line("result: "), "6", "{}", run.stderr);
+    let run = submit(&file, &["concat", r#"["a","b"]"#]).await;
+    assert_eq!(run.line("result: "), r#""ab""#, "{}", run.stderr);
+    let run = submit(&file, &["mean", "[1.5, 2.5]"]).await;
+    assert_eq!(run.line("result: "), "2.0", "{}", run.stderr);
+    let run = submit(&file, &["mean", "[]"]).await;
+    assert_eq!(run.line("result: "), r#""NaN""#, "{}", run.stderr);
+    let run = submit(&file, &["add", "-5", "3"]).await;
+    assert_eq!(run.line("result: "), "-2", "{}", run.stderr);
+
+    // --impure: a uuid key; --timeout: a task error, exit 1.
+    let run = submit(&file, &["--impure", "inc", "10"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.line("result: "), "11");
+    let uuid = run.line("key: ").strip_prefix("inc-").unwrap();
+    assert_eq!((uuid.len(), uuid.matches('-').count()), (36, 4), "{uuid}");
+    let run = submit(&file, &["--timeout", "0.2", "busy", "1", "100000000000"]).await;
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(run.line("key: ").starts_with("busy-"));
+    assert!(!run.stdout.contains("result"), "{}", run.stdout);
+    assert_eq!(
+        run.stderr.trim_end(),
+        "error: task exceeded its time limit of 200 ms"
+    );
+
+    // Bad command lines: exit 2 with a message naming the argument, before
+    // anything is submitted.
+    let run = submit(&file, &["inc", "x"]).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stdout.is_empty());
+    assert!(
+        run.stderr
+            .starts_with("error: argument 1 (i64) of inc(i64) -> i64: \"x\" is not JSON"),
+        "{}",
+        run.stderr
+    );
+    let run = submit(&file, &["sum", r#"[1,"x"]"#]).await;
+    assert_eq!(run.code, 2);
+    assert_eq!(
+        run.stderr.trim_end(),
+        "error: argument 1 (Vec<i64>) of sum(Vec<i64>) -> i64: at [1]: expected an integer for i64, found \"x\""
+    );
+    let run = submit(&file, &["add", "1"]).await;
+    assert_eq!(run.code, 2);
+    assert_eq!(
+        run.stderr.trim_end(),
+        "error: add(i64, i64) -> i64 takes 2 arguments, 1 given"
+    );
+    let run = submit(&file, &["nope"]).await;
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("no task \"nope\"") && run.stderr.contains("inc(i64) -> i64"),
+        "{}",
+        run.stderr
+    );
+
+    // --args-postcard-hex replaces ARGS: (41i64,) is zigzag 82 = 0x52.
+    let run = submit(&file, &["--args-postcard-hex", "52", "inc"]).await;
+    assert_eq!(run.line("result: "), "42", "{}", run.stderr);
+
+    // info: both workers, with what they ran.
+    let run = wask(&["info", "--scheduler-file", file.to_str().unwrap()]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("id  name") && lines[0].ends_with("executed"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.line("workers: "), "2");
+    assert!(run.line("tasks: ").parse::<u64>().is_ok(), "{}", run.stdout);
+    let executed: u64 = lines[1..3]
+        .iter()
+        .map(|l| l.split_whitespace().last().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert!(executed >= 8, "{}", run.stdout);
+
+    // A scheduler that is gone: exit 1 with the reason.
+    client.close();
+    cluster.shutdown().await;
+    let run = wask(&["info", "--scheduler-file", file.to_str().unwrap()]).await;
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.starts_with("error: "), "{}", run.stderr);
+}
