@@ -27,8 +27,7 @@ mod system;
 
 use clap::Parser;
 use cli::{Case, Cli};
-use report::{emit, round};
-use serde_json::json;
+use report::{Line, emit, round};
 use std::time::Duration;
 
 #[global_allocator]
@@ -50,24 +49,27 @@ async fn main() -> anyhow::Result<()> {
     } else {
         None
     };
-    emit(json!({
-        "case": "meta",
-        "system": "wask",
-        "wask": env!("CARGO_PKG_VERSION"),
-        "rustc": env!("WASK_BENCH_RUSTC"),
-        "wasmtime": env!("WASK_BENCH_WASMTIME"),
-        "quinn": env!("WASK_BENCH_QUINN"),
-        "tokio": env!("WASK_BENCH_TOKIO"),
-        "platform": system::platform(),
-        "cpus": system::cpus(),
-        "cluster": if cli.scheduler_file.is_some() { "external" } else { "embedded" },
-        "workers": bench.as_ref().map(|b| b.workers),
-        "threads_per_worker": bench.as_ref().map(|b| b.threads_per_worker),
-        "cluster_startup_s": bench.as_ref().map(|b| round(b.startup_s, 3)),
-        "busy_iters": busy.iters,
-        "busy_serial_us": round(busy.serial_us, 1),
-        "loadavg_start": loadavg_start,
-    }));
+    emit(
+        &Line::new("meta")
+            .with("system", "wask")
+            .with("wask", env!("CARGO_PKG_VERSION"))
+            .with("rustc", env!("WASK_BENCH_RUSTC"))
+            .with("wasmtime", env!("WASK_BENCH_WASMTIME"))
+            .with("quinn", env!("WASK_BENCH_QUINN"))
+            .with("tokio", env!("WASK_BENCH_TOKIO"))
+            .with("platform", system::platform())
+            .with("cpus", system::cpus())
+            .with(
+                "cluster",
+                if cli.scheduler_file.is_some() { "external" } else { "embedded" },
+            )
+            .with("workers", bench.as_ref().map(|b| b.workers))
+            .with("threads_per_worker", bench.as_ref().map(|b| b.threads_per_worker))
+            .with("cluster_startup_s", bench.as_ref().map(|b| round(b.startup_s, 3)))
+            .with("busy_iters", busy.iters)
+            .with("busy_serial_us", round(busy.serial_us, 1))
+            .with("loadavg_start", loadavg_start),
+    );
 
     if let Some(b) = &bench {
         b.warm_up(busy.iters).await?;
@@ -75,21 +77,21 @@ async fn main() -> anyhow::Result<()> {
             match case {
                 Case::MapGather => {
                     for &n in &cli.n {
-                        emit(cases::map_gather::run(b, n).await?);
+                        emit(&cases::map_gather::run(b, n).await?);
                         setup::rest().await;
                     }
                 }
-                Case::Latency => emit(cases::latency::run(b, cli.latency_n).await?),
+                Case::Latency => emit(&cases::latency::run(b, cli.latency_n).await?),
                 Case::Chain => {
-                    emit(cases::chain::run(b, cli.chain_n).await?);
+                    emit(&cases::chain::run(b, cli.chain_n).await?);
                     setup::rest().await;
                 }
                 Case::TreeReduce => {
-                    emit(cases::tree_reduce::run(b, cli.leaves).await?);
+                    emit(&cases::tree_reduce::run(b, cli.leaves).await?);
                     setup::rest().await;
                 }
-                Case::Dedup => emit(cases::dedup::run(b).await?),
-                Case::CpuBound => emit(cases::cpu_bound::run(b, cli.cpu_n, busy.iters).await?),
+                Case::Dedup => emit(&cases::dedup::run(b).await?),
+                Case::CpuBound => emit(&cases::cpu_bound::run(b, cli.cpu_n, busy.iters).await?),
                 Case::Sandbox | Case::CoreScale => {}
             }
         }
@@ -99,13 +101,13 @@ async fn main() -> anyhow::Result<()> {
     }
 
     if cases.contains(&Case::Sandbox) {
-        emit(tokio::task::block_in_place(|| {
+        emit(&tokio::task::block_in_place(|| {
             cases::sandbox::run(&math, cli.sandbox_n)
         })?);
     }
     drop(math);
     if cases.contains(&Case::CoreScale) {
-        emit(tokio::task::block_in_place(|| {
+        emit(&tokio::task::block_in_place(|| {
             cases::core_scale::run(cli.core_tasks, cli.core_workers)
         })?);
     }

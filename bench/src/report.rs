@@ -1,14 +1,53 @@
-//! Output and statistics: JSON lines, rounding, nearest-rank percentiles.
+//! Output and statistics: JSON lines with their fields in order,
+//! rounding, nearest-rank percentiles.
 
+use serde::Serialize;
 use serde_json::Value;
 use std::io::Write;
 
-/// Prints one JSON object on its own line and flushes, so that a reader
-/// sees each case as soon as it is done.
-pub fn emit(line: Value) {
+/// One JSON object, its fields in the order they were added (`case`
+/// first, as the peers print them).
+#[derive(Clone, Debug)]
+pub struct Line(Vec<(&'static str, Value)>);
+
+impl Line {
+    /// A line whose `case` field is `case`.
+    pub fn new(case: &str) -> Line {
+        Line(vec![("case", Value::from(case))])
+    }
+
+    /// Adds (or replaces) a field.
+    pub fn with(mut self, key: &'static str, value: impl Serialize) -> Line {
+        self.set(key, value);
+        self
+    }
+
+    /// Adds (or replaces) a field in place.
+    pub fn set(&mut self, key: &'static str, value: impl Serialize) {
+        let value = serde_json::to_value(value).unwrap_or(Value::Null);
+        match self.0.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.0.push((key, value)),
+        }
+    }
+
+    /// The compact JSON text.
+    pub fn render(&self) -> String {
+        let fields: Vec<String> = self
+            .0
+            .iter()
+            .map(|(k, v)| format!("{}:{v}", Value::from(*k)))
+            .collect();
+        format!("{{{}}}", fields.join(","))
+    }
+}
+
+/// Prints one line and flushes, so that a reader sees each case as soon
+/// as it is done.
+pub fn emit(line: &Line) {
     let mut out = std::io::stdout().lock();
     // A closed stdout (e.g. `| head`) is not worth a panic.
-    let _ = writeln!(out, "{line}");
+    let _ = writeln!(out, "{}", line.render());
     let _ = out.flush();
 }
 
@@ -44,5 +83,14 @@ mod tests {
         assert_eq!(percentile(&v, 99.0), 990.0);
         assert_eq!(percentile(&[3.0], 99.0), 3.0);
         assert_eq!(round(1.23456, 2), 1.23);
+    }
+
+    #[test]
+    fn lines_keep_their_order() {
+        let mut l = Line::new("x").with("b", 1).with("a", [1.5, 2.0]);
+        l.set("b", "two");
+        assert_eq!(l.render(), r#"{"case":"x","b":"two","a":[1.5,2.0]}"#);
+        let parsed: Value = serde_json::from_str(&l.render()).unwrap();
+        assert_eq!(parsed["b"], "two");
     }
 }

@@ -1,7 +1,7 @@
 //! What the `meta` line and the `cpu_s_*` fields report about this machine
 //! and process: CPU time (getrusage), load average, CPU count, kernel.
 
-use serde_json::{Value, json};
+use crate::report::{Line, round};
 use std::time::Duration;
 
 /// User + system CPU time this process has used so far (all its threads:
@@ -43,9 +43,9 @@ impl CpuUsed {
     /// Adds `cpu_s_main` and `cpu_s_children` to a case's line. An embedded
     /// cluster runs in this process, so all of it is `main` and `children`
     /// is 0; with `--scheduler-file` the cluster's CPU is not seen at all.
-    pub fn add_to(self, line: &mut Value) {
-        line["cpu_s_main"] = json!(crate::report::round(self.0.as_secs_f64(), 3));
-        line["cpu_s_children"] = json!(0.0);
+    pub fn add_to(self, line: &mut Line) {
+        line.set("cpu_s_main", round(self.0.as_secs_f64(), 3));
+        line.set("cpu_s_children", 0.0);
     }
 }
 

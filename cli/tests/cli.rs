@@ -190,7 +190,19 @@ async fn submit_and_info_against_a_cluster() {
     // A scheduler that is gone: exit 1 with the reason.
     client.close();
     cluster.shutdown().await;
-    let run = wask(&["info", "--scheduler-file", file.to_str().unwrap()]).await;
+    let run = wask(&[
+        "info",
+        "--connect-timeout",
+        "0.5",
+        "--scheduler-file",
+        file.to_str().unwrap(),
+    ])
+    .await;
     assert_eq!(run.code, 1);
-    assert!(run.stderr.starts_with("error: "), "{}", run.stderr);
+    assert!(run.stdout.is_empty());
+    assert!(
+        run.stderr.starts_with("error: connecting with "),
+        "{}",
+        run.stderr
+    );
 }

@@ -603,3 +603,26 @@ async fn the_sandbox_hides_the_host() {
     h.still_serving().await;
     h.cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zz_debug_same_key() {
+    let h = Harness::start().await;
+    let c = &h.client;
+    let large = h
+        .load(fixture("large_memory", &[sig("answer", &[], "u8")]))
+        .await;
+    let answer = large.task::<(), u8>("answer").unwrap();
+    let f = c
+        .submit_with(&answer, (), &Options::new().memory_limit(16 << 20))
+        .unwrap();
+    eprintln!("first: {:?}", task_error(f).await);
+    eprintln!("info {:?}", c.info().await.unwrap());
+    let g = c.submit(&answer, ()).unwrap();
+    eprintln!("second: {:?}", g.result().await);
+    drop(g);
+    eprintln!("info {:?}", c.info().await.unwrap());
+    let ok = eventually(Duration::from_secs(5), || async { c.info().await.unwrap().tasks == 0 }).await;
+    eprintln!("forgotten {ok} info {:?}", c.info().await.unwrap());
+    let g = c.submit(&answer, ()).unwrap();
+    eprintln!("third: {:?}", g.result().await);
+}

@@ -5,11 +5,11 @@ use crate::report::round;
 use crate::setup::{Bench, impure};
 use crate::system::CpuSnapshot;
 use anyhow::ensure;
-use serde_json::{Value, json};
+use crate::report::Line;
 use std::time::Instant;
 
 /// Runs the case with a chain of `n` tasks.
-pub async fn run(b: &Bench, n: usize) -> anyhow::Result<Value> {
+pub async fn run(b: &Bench, n: usize) -> anyhow::Result<Line> {
     let opts = impure();
     let cpu = CpuSnapshot::take();
     let t0 = Instant::now();
@@ -21,12 +21,10 @@ pub async fn run(b: &Bench, n: usize) -> anyhow::Result<Value> {
     let wall = t0.elapsed().as_secs_f64();
     let cpu = cpu.used();
     ensure!(r == n as i64, "the chain of {n} returned {r}");
-    let mut line = json!({
-        "case": "chain",
-        "n": n,
-        "wall_s": round(wall, 4),
-        "tasks_per_s": round(n as f64 / wall, 1),
-    });
+    let mut line = Line::new("chain")
+        .with("n", n)
+        .with("wall_s", round(wall, 4))
+        .with("tasks_per_s", round(n as f64 / wall, 1));
     cpu.add_to(&mut line);
     Ok(line)
 }

@@ -29,7 +29,7 @@ use crate::alloc::Meter;
 use crate::report::round;
 use anyhow::ensure;
 use bytes::Bytes;
-use serde_json::{Value, json};
+use crate::report::Line;
 use std::sync::Arc;
 use std::time::Instant;
 use wask_proto::msg::{Finished, TaskSpec};
@@ -104,7 +104,7 @@ impl Tally {
 }
 
 /// Runs the case with `tasks` tasks on `workers` simulated workers.
-pub fn run(tasks: usize, workers: u32) -> anyhow::Result<Value> {
+pub fn run(tasks: usize, workers: u32) -> anyhow::Result<Line> {
     ensure!(
         tasks >= 1 && workers >= 1,
         "core_scale needs tasks and workers"
@@ -240,21 +240,19 @@ pub fn run(tasks: usize, workers: u32) -> anyhow::Result<Value> {
     let left = core.info(TENANT).tasks;
     ensure!(left == 0, "{left} tasks are left in the core");
     let transitions = 4 * n;
-    Ok(json!({
-        "case": "core_scale",
-        "tasks": tasks,
-        "workers": workers,
-        "leaves": leaves,
-        "transitions": transitions,
-        "transitions_per_task": 4,
-        "events": events,
-        "wall_s": round(wall, 4),
-        "submit_s": round(submit_s, 4),
-        "drive_s": round(drive_s, 4),
-        "transitions_per_s": round(transitions as f64 / wall, 1),
-        "tasks_per_s": round(tasks as f64 / wall, 1),
-        "bytes_per_task": round(live as f64 / tasks as f64, 1),
-        "peak_bytes_per_task": round(peak as f64 / tasks as f64, 1),
-        "client_done": tally.client_done,
-    }))
+    Ok(Line::new("core_scale")
+        .with("tasks", tasks)
+        .with("workers", workers)
+        .with("leaves", leaves)
+        .with("transitions", transitions)
+        .with("transitions_per_task", 4)
+        .with("events", events)
+        .with("wall_s", round(wall, 4))
+        .with("submit_s", round(submit_s, 4))
+        .with("drive_s", round(drive_s, 4))
+        .with("transitions_per_s", round(transitions as f64 / wall, 1))
+        .with("tasks_per_s", round(tasks as f64 / wall, 1))
+        .with("bytes_per_task", round(live as f64 / tasks as f64, 1))
+        .with("peak_bytes_per_task", round(peak as f64 / tasks as f64, 1))
+        .with("client_done", tally.client_done))
 }

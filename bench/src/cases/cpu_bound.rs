@@ -7,11 +7,11 @@ use crate::report::round;
 use crate::setup::{Bench, impure, rest};
 use crate::system::{CpuSnapshot, loadavg};
 use anyhow::ensure;
-use serde_json::{Value, json};
+use crate::report::Line;
 use std::time::Instant;
 
 /// Runs the case with `n` tasks of `iters` steps.
-pub async fn run(b: &Bench, n: usize, iters: u64) -> anyhow::Result<Value> {
+pub async fn run(b: &Bench, n: usize, iters: u64) -> anyhow::Result<Line> {
     let (c, opts) = (&b.client, &impure());
     let t0 = Instant::now();
     let serial = c
@@ -33,15 +33,13 @@ pub async fn run(b: &Bench, n: usize, iters: u64) -> anyhow::Result<Value> {
         combined == serial,
         "busy over the cluster and busy_serial disagree"
     );
-    let mut line = json!({
-        "case": "cpu_bound",
-        "n": n,
-        "busy_iters": iters,
-        "wall_s": round(wall, 4),
-        "serial_s": round(serial_s, 4),
-        "speedup_vs_serial": round(serial_s / wall, 3),
-    });
+    let mut line = Line::new("cpu_bound")
+        .with("n", n)
+        .with("busy_iters", iters)
+        .with("wall_s", round(wall, 4))
+        .with("serial_s", round(serial_s, 4))
+        .with("speedup_vs_serial", round(serial_s / wall, 3));
     cpu.add_to(&mut line);
-    line["loadavg_end"] = json!(loadavg());
+    line.set("loadavg_end", loadavg());
     Ok(line)
 }

@@ -2,12 +2,12 @@
 //! counted from the workers' `executed` totals in `client.info()`.
 
 use crate::setup::Bench;
-use serde_json::{Value, json};
+use crate::report::Line;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Runs the case. The argument is negative and new per run, so that no
 /// earlier case (or run against the same cluster) already holds the key.
-pub async fn run(b: &Bench) -> anyhow::Result<Value> {
+pub async fn run(b: &Bench) -> anyhow::Result<Line> {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
@@ -17,13 +17,11 @@ pub async fn run(b: &Bench) -> anyhow::Result<Value> {
     let f2 = b.client.submit(&b.math.inc, (x,))?;
     let (r1, r2) = (f1.result().await?, f2.result().await?);
     let executions = b.executed().await? - before;
-    Ok(json!({
-        "case": "dedup",
-        "key1": f1.key(),
-        "key2": f2.key(),
-        "keys_equal": f1.key() == f2.key(),
-        "results": [r1, r2],
-        "executions": executions,
-        "computed_once": executions == 1,
-    }))
+    Ok(Line::new("dedup")
+        .with("key1", f1.key())
+        .with("key2", f2.key())
+        .with("keys_equal", f1.key() == f2.key())
+        .with("results", [r1, r2])
+        .with("executions", executions)
+        .with("computed_once", executions == 1))
 }

@@ -5,11 +5,11 @@ use crate::report::{mean, percentile, round};
 use crate::setup::{Bench, impure};
 use crate::system::CpuSnapshot;
 use anyhow::ensure;
-use serde_json::{Value, json};
+use crate::report::Line;
 use std::time::Instant;
 
 /// Runs the case with `n` round trips.
-pub async fn run(b: &Bench, n: usize) -> anyhow::Result<Value> {
+pub async fn run(b: &Bench, n: usize) -> anyhow::Result<Line> {
     let opts = impure();
     let mut lat = Vec::with_capacity(n);
     let cpu = CpuSnapshot::take();
@@ -25,15 +25,13 @@ pub async fn run(b: &Bench, n: usize) -> anyhow::Result<Value> {
     }
     let cpu = cpu.used();
     lat.sort_by(f64::total_cmp);
-    let mut line = json!({
-        "case": "latency",
-        "n": n,
-        "p50_us": round(percentile(&lat, 50.0), 1),
-        "p99_us": round(percentile(&lat, 99.0), 1),
-        "mean_us": round(mean(&lat), 1),
-        "min_us": round(lat.first().copied().unwrap_or(f64::NAN), 1),
-        "max_us": round(lat.last().copied().unwrap_or(f64::NAN), 1),
-    });
+    let mut line = Line::new("latency")
+        .with("n", n)
+        .with("p50_us", round(percentile(&lat, 50.0), 1))
+        .with("p99_us", round(percentile(&lat, 99.0), 1))
+        .with("mean_us", round(mean(&lat), 1))
+        .with("min_us", round(lat.first().copied().unwrap_or(f64::NAN), 1))
+        .with("max_us", round(lat.last().copied().unwrap_or(f64::NAN), 1));
     cpu.add_to(&mut line);
     Ok(line)
 }

@@ -4,11 +4,11 @@
 use crate::setup::Bench;
 use crate::system::CpuSnapshot;
 use anyhow::ensure;
-use serde_json::{Value, json};
+use crate::report::Line;
 use std::time::Instant;
 
 /// Runs the case with `n` tasks.
-pub async fn run(b: &Bench, n: usize) -> anyhow::Result<Value> {
+pub async fn run(b: &Bench, n: usize) -> anyhow::Result<Line> {
     let executed0 = b.executed().await?;
     let cpu = CpuSnapshot::take();
     let t0 = Instant::now();
@@ -22,13 +22,11 @@ pub async fn run(b: &Bench, n: usize) -> anyhow::Result<Value> {
     );
     drop(fs);
     let executions = b.executed().await? - executed0;
-    let mut line = json!({
-        "case": "map_gather",
-        "n": n,
-        "wall_s": crate::report::round(wall, 4),
-        "tasks_per_s": crate::report::round(n as f64 / wall, 1),
-        "executions": executions,
-    });
+    let mut line = Line::new("map_gather")
+        .with("n", n)
+        .with("wall_s", crate::report::round(wall, 4))
+        .with("tasks_per_s", crate::report::round(n as f64 / wall, 1))
+        .with("executions", executions);
     cpu.add_to(&mut line);
     Ok(line)
 }

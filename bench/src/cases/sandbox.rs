@@ -6,11 +6,11 @@
 use crate::direct::DirectMath;
 use crate::report::{percentile, round};
 use anyhow::{anyhow, ensure};
-use serde_json::{Value, json};
+use crate::report::Line;
 use std::time::Instant;
 
 /// Runs the case with `n` calls.
-pub fn run(math: &DirectMath, n: usize) -> anyhow::Result<Value> {
+pub fn run(math: &DirectMath, n: usize) -> anyhow::Result<Line> {
     let func = math.func("inc")?;
     let args: Vec<Vec<u8>> = (0..n as i64)
         .map(|i| postcard::to_allocvec(&(i,)))
@@ -35,13 +35,11 @@ pub fn run(math: &DirectMath, n: usize) -> anyhow::Result<Value> {
         ensure!(r == i as i64 + 1, "inc({i}) returned {r}");
     }
     each.sort_by(f64::total_cmp);
-    Ok(json!({
-        "case": "sandbox",
-        "n": n,
-        "wall_s": round(wall, 4),
-        "us_per_task": round(wall / n as f64 * 1e6, 2),
-        "tasks_per_s": round(n as f64 / wall, 1),
-        "p50_us": round(percentile(&each, 50.0), 2),
-        "p99_us": round(percentile(&each, 99.0), 2),
-    }))
+    Ok(Line::new("sandbox")
+        .with("n", n)
+        .with("wall_s", round(wall, 4))
+        .with("us_per_task", round(wall / n as f64 * 1e6, 2))
+        .with("tasks_per_s", round(n as f64 / wall, 1))
+        .with("p50_us", round(percentile(&each, 50.0), 2))
+        .with("p99_us", round(percentile(&each, 99.0), 2)))
 }

@@ -6,11 +6,11 @@ use crate::report::round;
 use crate::setup::{Bench, impure};
 use crate::system::CpuSnapshot;
 use anyhow::ensure;
-use serde_json::{Value, json};
+use crate::report::Line;
 use std::time::Instant;
 
 /// Runs the case with `leaves` leaves (at least 1).
-pub async fn run(b: &Bench, leaves: usize) -> anyhow::Result<Value> {
+pub async fn run(b: &Bench, leaves: usize) -> anyhow::Result<Line> {
     let (c, opts) = (&b.client, &impure());
     let cpu = CpuSnapshot::take();
     let t0 = Instant::now();
@@ -36,13 +36,11 @@ pub async fn run(b: &Bench, leaves: usize) -> anyhow::Result<Value> {
         r == l * (l + 1) / 2,
         "tree_reduce of {leaves} leaves returned {r}"
     );
-    let mut line = json!({
-        "case": "tree_reduce",
-        "leaves": leaves,
-        "tasks": tasks,
-        "wall_s": round(wall, 4),
-        "tasks_per_s": round(tasks as f64 / wall, 1),
-    });
+    let mut line = Line::new("tree_reduce")
+        .with("leaves", leaves)
+        .with("tasks", tasks)
+        .with("wall_s", round(wall, 4))
+        .with("tasks_per_s", round(tasks as f64 / wall, 1));
     cpu.add_to(&mut line);
     Ok(line)
 }

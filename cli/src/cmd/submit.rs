@@ -236,13 +236,4 @@ mod tests {
         let e = call(&["Point"], &["{}"]).unwrap_err();
         assert!(e.contains("--args-postcard-hex"), "{e}");
     }
-
-    #[test]
-    fn timeouts() {
-        assert_eq!(parse_seconds("2.5").unwrap(), Duration::from_millis(2500));
-        assert!(parse_seconds("0").is_err());
-        assert!(parse_seconds("-1").is_err());
-        assert!(parse_seconds("NaN").is_err());
-        assert!(parse_seconds("soon").is_err());
-    }
 }
