@@ -12,6 +12,9 @@ pub struct Busy {
     /// Mean wall time of one call in a fresh sandbox, µs (the peers'
     /// `busy_serial_us`: 200 calls after 50 of warm-up).
     pub serial_us: f64,
+    /// The same 200 steps run by one `busy_serial(200, iters)` call, per
+    /// step, µs: what cpu_bound's serial baseline costs per task.
+    pub in_serial_us: f64,
 }
 
 /// Steps whose call takes `target` (best of 5 timings of a 2^20-step call,
@@ -40,5 +43,12 @@ pub fn busy(math: &DirectMath, iters: Option<u64>, target: Duration) -> anyhow::
         let _: u64 = math.call(func, &(i, iters))?;
     }
     let serial_us = t0.elapsed().as_secs_f64() / 200.0 * 1e6;
-    Ok(Busy { iters, serial_us })
+    let t0 = Instant::now();
+    let _: u64 = math.call(math.func("busy_serial")?, &(200u64, iters))?;
+    let in_serial_us = t0.elapsed().as_secs_f64() / 200.0 * 1e6;
+    Ok(Busy {
+        iters,
+        serial_us,
+        in_serial_us,
+    })
 }

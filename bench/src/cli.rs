@@ -19,6 +19,10 @@ pub struct Cli {
     /// Threads per worker of the embedded cluster.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+    /// Tasks the scheduler may queue on an embedded worker per thread
+    /// (`LocalClusterBuilder::saturation`); default: the builder's.
+    #[arg(long)]
+    pub saturation: Option<u32>,
     /// Cases to run (repeatable or comma-separated); default: all.
     #[arg(long = "case", value_enum, value_delimiter = ',')]
     pub cases: Vec<Case>,

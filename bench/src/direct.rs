@@ -50,6 +50,7 @@ impl DirectMath {
                 args,
                 limits: ResolvedLimits::default(),
                 seed: [0; 32],
+                cancel: None,
             },
         )
     }

@@ -39,13 +39,23 @@ async fn main() -> anyhow::Result<()> {
     let cases = cli.selected();
     let loadavg_start = system::loadavg();
 
-    let math = tokio::task::block_in_place(direct::DirectMath::new)?;
+    // Its own sandbox, dropped before the cluster starts (so that its epoch
+    // ticker does not run during the cluster cases).
     let busy = tokio::task::block_in_place(|| {
+        let math = direct::DirectMath::new()?;
         calibrate::busy(&math, cli.busy_iters, Duration::from_millis(1))
     })?;
 
     let bench = if cases.iter().any(|c| c.needs_cluster()) {
-        Some(setup::Bench::start(cli.scheduler_file.as_deref(), cli.workers, cli.threads).await?)
+        Some(
+            setup::Bench::start(
+                cli.scheduler_file.as_deref(),
+                cli.workers,
+                cli.threads,
+                cli.saturation,
+            )
+            .await?,
+        )
     } else {
         None
     };
@@ -61,13 +71,24 @@ async fn main() -> anyhow::Result<()> {
             .with("cpus", system::cpus())
             .with(
                 "cluster",
-                if cli.scheduler_file.is_some() { "external" } else { "embedded" },
+                bench.as_ref().map(|_| match cli.scheduler_file {
+                    Some(_) => "external",
+                    None => "embedded",
+                }),
             )
             .with("workers", bench.as_ref().map(|b| b.workers))
-            .with("threads_per_worker", bench.as_ref().map(|b| b.threads_per_worker))
-            .with("cluster_startup_s", bench.as_ref().map(|b| round(b.startup_s, 3)))
+            .with(
+                "threads_per_worker",
+                bench.as_ref().map(|b| b.threads_per_worker),
+            )
+            .with(
+                "cluster_startup_s",
+                bench.as_ref().map(|b| round(b.startup_s, 3)),
+            )
+            .with("saturation", cli.saturation)
             .with("busy_iters", busy.iters)
             .with("busy_serial_us", round(busy.serial_us, 1))
+            .with("busy_in_serial_us", round(busy.in_serial_us, 1))
             .with("loadavg_start", loadavg_start),
     );
 
@@ -102,10 +123,9 @@ async fn main() -> anyhow::Result<()> {
 
     if cases.contains(&Case::Sandbox) {
         emit(&tokio::task::block_in_place(|| {
-            cases::sandbox::run(&math, cli.sandbox_n)
+            cases::sandbox::run(&direct::DirectMath::new()?, cli.sandbox_n)
         })?);
     }
-    drop(math);
     if cases.contains(&Case::CoreScale) {
         emit(&tokio::task::block_in_place(|| {
             cases::core_scale::run(cli.core_tasks, cli.core_workers)

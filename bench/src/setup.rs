@@ -42,13 +42,14 @@ pub fn impure() -> Options {
 }
 
 impl Bench {
-    /// Starts `workers` × `threads` locally, or connects to the cluster of
+    /// Starts `workers` × `threads` locally (with `saturation` if given), or connects to the cluster of
     /// `scheduler_file`, then waits until the workers have joined and loads
     /// math.wasm.
     pub async fn start(
         scheduler_file: Option<&Path>,
         workers: usize,
         threads: usize,
+        saturation: Option<u32>,
     ) -> anyhow::Result<Bench> {
         let t0 = Instant::now();
         let (client, cluster, want) = match scheduler_file {
@@ -59,9 +60,13 @@ impl Bench {
                 (client, None, 1)
             }
             None => {
-                let cluster = LocalCluster::builder()
+                let mut builder = LocalCluster::builder()
                     .workers(workers)
-                    .threads_per_worker(threads)
+                    .threads_per_worker(threads);
+                if let Some(s) = saturation {
+                    builder = builder.saturation(s);
+                }
+                let cluster = builder
                     .start()
                     .await
                     .context("starting the local cluster")?;

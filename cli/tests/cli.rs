@@ -46,6 +46,49 @@ async fn wask(args: &[&str]) -> Run {
     .unwrap()
 }
 
+/// Starts `wask ARGS`, waits for its `key:` line, then interrupts it as
+/// Ctrl-C would (SIGINT) and returns what it gave.
+async fn interrupted(args: &[&str]) -> Run {
+    use std::io::{BufRead, Read};
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wask"))
+            .args(&args)
+            .env_remove("WASK_TOKEN")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("running the wask binary");
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut out = String::new();
+        stdout.read_line(&mut out).unwrap();
+        assert!(out.starts_with("key: "), "{out:?}");
+        // The handler is installed right after the key is printed.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let kill = std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        stdout.read_to_string(&mut out).unwrap();
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        let status = child.wait().unwrap();
+        Run {
+            code: status.code().expect("exited, not killed by the signal"),
+            stdout: out,
+            stderr: err,
+        }
+    })
+    .await
+    .unwrap()
+}
+
 /// `wask submit --scheduler-file FILE MATH <rest>`.
 async fn submit(file: &Path, rest: &[&str]) -> Run {
     let file = file.to_str().unwrap();
@@ -135,6 +178,27 @@ async fn submit_and_info_against_a_cluster() {
         "error: task exceeded its time limit of 200 ms"
     );
 
+    // Ctrl-C while waiting cancels the call and exits 1.
+    let file_arg = file.to_str().unwrap();
+    let run = interrupted(&[
+        "submit",
+        "--scheduler-file",
+        file_arg,
+        "--timeout",
+        "2",
+        MATH,
+        "busy",
+        "2",
+        "100000000000",
+    ])
+    .await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(!run.stdout.contains("result"), "{}", run.stdout);
+    assert_eq!(
+        run.stderr.trim_end(),
+        "error: interrupted: the call was cancelled"
+    );
+
     // Bad command lines: exit 2 with a message naming the argument, before
     // anything is submitted.
     let run = submit(&file, &["inc", "x"]).await;
@@ -180,7 +244,9 @@ async fn submit_and_info_against_a_cluster() {
         run.stdout
     );
     assert_eq!(run.line("workers: "), "2");
-    assert!(run.line("tasks: ").parse::<u64>().is_ok(), "{}", run.stdout);
+    // Only x, held by the client above: each run of the binary closed its
+    // connection on exit, so the cluster forgot its keys.
+    assert_eq!(run.line("tasks: "), "1", "{}", run.stdout);
     let executed: u64 = lines[1..3]
         .iter()
         .map(|l| l.split_whitespace().last().unwrap().parse::<u64>().unwrap())

@@ -328,6 +328,12 @@ impl Client {
     pub fn close(&self) {
         self.conn.close();
     }
+
+    /// Closes the connection and waits until the scheduler has been told
+    /// (at most 2 s), so a process may exit right after.
+    pub async fn shutdown(&self) {
+        self.conn.shutdown().await;
+    }
 }
 
 /// The result type of a call submitted with [`Client::submit_encoded`]:

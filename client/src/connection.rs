@@ -59,6 +59,14 @@ impl Connection {
         self.endpoint
             .close(wask_net::codes::SHUTDOWN, b"client closed");
     }
+
+    /// Closes the connection and waits (briefly) until the scheduler has
+    /// been told.
+    pub async fn shutdown(&self) {
+        self.close();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), self.endpoint.wait_idle())
+            .await;
+    }
 }
 
 /// Connects, says hello and starts the reader and writer tasks.

@@ -136,7 +136,6 @@ fn cluster_across_network_namespaces() {
     let net = match Net::setup() {
         Ok(n) => n,
         Err(why) => {
-            println!("SKIPPED cluster_across_network_namespaces: {why}");
             eprintln!("SKIPPED cluster_across_network_namespaces: {why}");
             return;
         }

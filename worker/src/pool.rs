@@ -32,6 +32,8 @@ pub struct Job {
     pub args: Vec<u8>,
     /// The limits to enforce.
     pub limits: ResolvedLimits,
+    /// Set to stop the job: before it starts, or while it runs.
+    pub cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Key of the task's random stream.
     pub seed: [u8; 32],
 }
@@ -105,11 +107,22 @@ impl Drop for Pool {
 /// A thread's loop: run jobs until the channel closes.
 fn work(queue: &Receiver<Job>, sandbox: &Sandbox, done: &(dyn Fn(u64, RunOutput) + Send + Sync)) {
     for job in queue {
+        if job.cancel.load(std::sync::atomic::Ordering::Relaxed) {
+            let output = RunOutput {
+                result: Err(TaskError::Cancelled),
+                stdout: Vec::new(),
+                stderr: Vec::new(),
+                elapsed: Duration::ZERO,
+            };
+            let _ = catch_unwind(AssertUnwindSafe(|| done(job.id, output)));
+            continue;
+        }
         let req = RunRequest {
             func: job.func,
             args: &job.args,
             limits: job.limits,
             seed: job.seed,
+            cancel: Some(&job.cancel),
         };
         // `run` does not panic on anything a guest does; should a bug make it
         // panic anyway, the job still gets an answer and the thread lives on.
@@ -190,6 +203,7 @@ mod tests {
                 args: id.to_le_bytes().to_vec(),
                 limits: ResolvedLimits::default(),
                 seed: [0; 32],
+                cancel: Default::default(),
             };
             pool.submit(job);
         }
@@ -204,5 +218,44 @@ mod tests {
             .collect();
         seen.sort();
         assert_eq!(seen, (0..20).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_cancelled_job_stops_long_before_its_time_limit() {
+        let sandbox = Arc::new(
+            Sandbox::new(SandboxConfig {
+                max_instances: 2,
+                ..SandboxConfig::default()
+            })
+            .unwrap(),
+        );
+        let wasm = crate::sandbox::test_guest::module(
+            "",
+            1,
+            r#"(func (export "wask:task:spin") (param i32 i32) (result i64) (loop $l (br $l)) (i64.const 0))"#,
+            &["spin"],
+        );
+        let module = sandbox.compile(&wasm).unwrap();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let pool = Pool::new(1, sandbox, move |id, out| tx.send((id, out)).unwrap());
+        let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let limits = ResolvedLimits {
+            time_ms: 600_000,
+            ..ResolvedLimits::default()
+        };
+        pool.submit(Job {
+            id: 1,
+            module,
+            func: 0,
+            args: Vec::new(),
+            limits,
+            seed: [0; 32],
+            cancel: cancel.clone(),
+        });
+        cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (id, out) = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("cancelled well before the 10 min limit");
+        assert_eq!((id, out.result), (1, Err(TaskError::Cancelled)));
     }
 }

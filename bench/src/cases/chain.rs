@@ -1,11 +1,11 @@
 //! chain: `n` dependent tasks, each `submit(inc, previous_future)` with
 //! `pure(false)`; only the last result comes back.
 
+use crate::report::Line;
 use crate::report::round;
 use crate::setup::{Bench, impure};
 use crate::system::CpuSnapshot;
 use anyhow::ensure;
-use crate::report::Line;
 use std::time::Instant;
 
 /// Runs the case with a chain of `n` tasks.
@@ -17,6 +17,7 @@ pub async fn run(b: &Bench, n: usize) -> anyhow::Result<Line> {
     for _ in 1..n {
         f = b.client.submit_with(&b.math.inc, (&f,), &opts)?;
     }
+    let submit_s = t0.elapsed().as_secs_f64();
     let r = f.result().await?;
     let wall = t0.elapsed().as_secs_f64();
     let cpu = cpu.used();
@@ -24,7 +25,8 @@ pub async fn run(b: &Bench, n: usize) -> anyhow::Result<Line> {
     let mut line = Line::new("chain")
         .with("n", n)
         .with("wall_s", round(wall, 4))
-        .with("tasks_per_s", round(n as f64 / wall, 1));
+        .with("tasks_per_s", round(n as f64 / wall, 1))
+        .with("submit_s", round(submit_s, 4));
     cpu.add_to(&mut line);
     Ok(line)
 }

@@ -26,10 +26,10 @@
 //! thousand `Compute` actions not answered yet), divided by the tasks.
 
 use crate::alloc::Meter;
+use crate::report::Line;
 use crate::report::round;
 use anyhow::ensure;
 use bytes::Bytes;
-use crate::report::Line;
 use std::sync::Arc;
 use std::time::Instant;
 use wask_proto::msg::{Finished, TaskSpec};

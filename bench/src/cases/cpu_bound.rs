@@ -3,11 +3,11 @@
 //! sandbox: one `busy_serial(n, iters)` call through the cluster. The
 //! gathered results, summed, must equal `busy_serial`'s.
 
+use crate::report::Line;
 use crate::report::round;
 use crate::setup::{Bench, impure, rest};
 use crate::system::{CpuSnapshot, loadavg};
 use anyhow::ensure;
-use crate::report::Line;
 use std::time::Instant;
 
 /// Runs the case with `n` tasks of `iters` steps.

@@ -1,8 +1,8 @@
 //! dedup: the same pure call twice gives one key and one execution,
 //! counted from the workers' `executed` totals in `client.info()`.
 
-use crate::setup::Bench;
 use crate::report::Line;
+use crate::setup::Bench;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Runs the case. The argument is negative and new per run, so that no

@@ -1,11 +1,11 @@
 //! latency: `n` sequential `submit(inc, i)` with `pure(false)`, each awaited
 //! before the next; nearest-rank p50/p99 of the round trips, in µs.
 
+use crate::report::Line;
 use crate::report::{mean, percentile, round};
 use crate::setup::{Bench, impure};
 use crate::system::CpuSnapshot;
 use anyhow::ensure;
-use crate::report::Line;
 use std::time::Instant;
 
 /// Runs the case with `n` round trips.

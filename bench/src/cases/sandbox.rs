@@ -4,9 +4,9 @@
 //! store), serially on this thread, after 1000 calls of warm-up.
 
 use crate::direct::DirectMath;
+use crate::report::Line;
 use crate::report::{percentile, round};
 use anyhow::{anyhow, ensure};
-use crate::report::Line;
 use std::time::Instant;
 
 /// Runs the case with `n` calls.

@@ -2,11 +2,11 @@
 //! by level, until one is left (an odd one out moves up a level); all
 //! `pure(false)`. The result must be exactly `L(L+1)/2`.
 
+use crate::report::Line;
 use crate::report::round;
 use crate::setup::{Bench, impure};
 use crate::system::CpuSnapshot;
 use anyhow::ensure;
-use crate::report::Line;
 use std::time::Instant;
 
 /// Runs the case with `leaves` leaves (at least 1).
@@ -28,6 +28,7 @@ pub async fn run(b: &Bench, leaves: usize) -> anyhow::Result<Line> {
         tasks += level.len() / 2;
         level = next;
     }
+    let submit_s = t0.elapsed().as_secs_f64();
     let r = level[0].result().await?;
     let wall = t0.elapsed().as_secs_f64();
     let cpu = cpu.used();
@@ -40,7 +41,8 @@ pub async fn run(b: &Bench, leaves: usize) -> anyhow::Result<Line> {
         .with("leaves", leaves)
         .with("tasks", tasks)
         .with("wall_s", round(wall, 4))
-        .with("tasks_per_s", round(tasks as f64 / wall, 1));
+        .with("tasks_per_s", round(tasks as f64 / wall, 1))
+        .with("submit_s", round(submit_s, 4));
     cpu.add_to(&mut line);
     Ok(line)
 }

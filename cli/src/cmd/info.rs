@@ -14,7 +14,7 @@ pub struct Args {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let client = args.connect.client().await?;
     let info = client.info().await?;
-    client.close();
+    super::close(client).await;
     print!("{}", render(&info));
     Ok(())
 }

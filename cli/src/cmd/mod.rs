@@ -37,7 +37,7 @@ pub fn parse_seconds(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
         .parse()
         .map_err(|_| format!("{s:?} is not a number of seconds"))?;
-    if !(secs > 0.0) {
+    if secs.is_nan() || secs <= 0.0 {
         return Err("must be more than 0 seconds".into());
     }
     Duration::try_from_secs_f64(secs).map_err(|e| e.to_string())
@@ -60,6 +60,18 @@ impl Connect {
             .with_context(context),
         }
     }
+}
+
+/// How long [`close`] lets the connection's driver run after closing.
+const CLOSE_GRACE: Duration = Duration::from_millis(50);
+
+/// Closes the connection and gives quinn's driver task a moment to send the
+/// close: the process exits right after, and a close that never left would
+/// leave the scheduler holding this client's keys until the 30 s idle
+/// timeout. (`wask::Client` has no awaitable close to wait on instead.)
+pub async fn close(client: wask::Client) {
+    client.close();
+    tokio::time::sleep(CLOSE_GRACE).await;
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 use super::{Connect, UsageError, parse_seconds};
 use crate::json;
 use crate::types::Type;
-use anyhow::{Context, anyhow};
+use anyhow::{Context, anyhow, bail};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -24,9 +24,11 @@ ARGS are JSON, one value per parameter of the task's signature (see `wask tasks`
   floats also \"NaN\", \"inf\", \"-inf\"); bool: true; char: \"c\"; String: \"text\";
   Vec<T>, tuples and [T;N]: JSON arrays, e.g. '[1,2,3]' or '[7,\"a\"]'; Option<T>: null or the value; (): null.
 A String or char parameter also takes bare text that is not a JSON string, as written.
+Negative numbers need nothing special; other values starting with '-' go after `--`.
 
 Output: `key: <key>` once submitted, then `result: <JSON>` (or `result-postcard-hex: <hex>` when the
 result type is not one of the above). A task that fails prints `error: <message>` on stderr and exits 1.
+Ctrl-C while waiting cancels the call.
 
 Example: wask submit --scheduler-file scheduler.json math.wasm sum '[1,2,3]'")]
 pub struct Args {
@@ -89,9 +91,20 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     let future = client.submit_encoded(&module, &args.task, call, &options)?;
     println!("key: {}", future.key());
-    let outcome = future.result_bytes().await;
+    let outcome = tokio::select! {
+        outcome = future.result_bytes() => Some(outcome),
+        _ = tokio::signal::ctrl_c() => None,
+    };
+    if outcome.is_none() {
+        // Closing the connection also makes the cluster forget the call;
+        // cancelling says so at once.
+        future.cancel();
+    }
     drop(future);
-    client.close();
+    super::close(client).await;
+    let Some(outcome) = outcome else {
+        bail!("interrupted: the call was cancelled");
+    };
     let bytes = match outcome {
         Ok(bytes) => bytes,
         // The key is on the line above; the error alone says what happened.
@@ -135,9 +148,14 @@ fn encode_call(signature: &TaskSignature, args: &[String]) -> Result<Vec<u8>, Us
             ))
         })?;
         let value = argument_value(&ty, text).map_err(|e| {
-            UsageError(format!(
-                "{which}: {text:?} is not JSON ({e}); strings are quoted: '\"text\"'"
-            ))
+            // Only a string nested in a list or tuple can be the culprit:
+            // bare text at the top is taken as is.
+            let hint = if param.contains("String") || param.contains("char") {
+                r#"; strings inside are JSON strings, e.g. '["a","b"]'"#
+            } else {
+                ""
+            };
+            UsageError(format!("{which}: {text:?} is not JSON ({e}){hint}"))
         })?;
         json::encode(&ty, &value, &mut out).map_err(|e| UsageError(format!("{which}: {e}")))?;
     }
@@ -209,7 +227,11 @@ mod tests {
         );
         assert!(call(&["char"], &["xy"]).is_err());
         // Only at the top: inside a Vec, strings are JSON strings.
-        assert!(call(&["Vec<String>"], &["[a]"]).is_err());
+        let e = call(&["Vec<String>"], &["[a]"]).unwrap_err();
+        assert!(
+            e.ends_with(r#"strings inside are JSON strings, e.g. '["a","b"]'"#),
+            "{e}"
+        );
     }
 
     #[test]

@@ -277,9 +277,15 @@ impl Core {
                 self.tenants.left_queue(tenant, |r| is_queued(tasks, r));
             }
             TaskState::Processing { worker } => {
-                // The worker may still be running it; its report gets `Free`.
+                // Tell the worker, which stops the run (a cancel); should a
+                // report still come, it gets another `Free`.
                 self.workers.stop(worker, idx);
                 self.tenants.stopped(tenant);
+                out.push(Action::Free {
+                    worker,
+                    tenant,
+                    key,
+                });
             }
             TaskState::Memory { who_has, nbytes } => {
                 let t = self.tenants.ensure(tenant);

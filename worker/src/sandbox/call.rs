@@ -45,6 +45,10 @@ pub(crate) struct Call {
     pub(super) seed: [u8; 32],
     /// The random stream, made on the first `random_get`.
     pub(super) random: Option<blake3::OutputReader>,
+    /// Set by the worker when nobody wants the result any more.
+    pub(super) cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// Epoch ticks of the time limit not yet granted to the store.
+    pub(super) ticks_left: u64,
 }
 
 impl Call {
@@ -69,6 +73,8 @@ impl Call {
             clock_ns: 0,
             seed,
             random: None,
+            cancel: None,
+            ticks_left: 0,
         }
     }
 

@@ -143,6 +143,9 @@ pub struct RunRequest<'a> {
     pub limits: ResolvedLimits,
     /// Key of the task's random stream (`random_get`).
     pub seed: [u8; 32],
+    /// When set, the call stops (within a few epoch ticks) with
+    /// [`TaskError::Cancelled`].
+    pub cancel: Option<&'a std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// What a call produced.

@@ -74,10 +74,33 @@ pub(super) fn run(sandbox: &Sandbox, module: &CompiledInner, req: RunRequest<'_>
     let mut store = Store::new(&sandbox.engine, call);
     store.limiter(|call| &mut call.limiter);
     // Before instantiation, so that a start function that loops stops too.
-    store.set_epoch_deadline(ticker::deadline_ticks(
-        req.limits.time_ms,
-        sandbox.epoch_tick,
-    ));
+    // The time limit is granted in steps, so that a cancelled call stops
+    // within a step instead of running to its limit.
+    let total = ticker::deadline_ticks(req.limits.time_ms, sandbox.epoch_tick);
+    let first = total.min(CANCEL_CHECK_TICKS);
+    {
+        let call = store.data_mut();
+        call.ticks_left = total - first;
+        call.cancel = req.cancel.cloned();
+    }
+    store.set_epoch_deadline(first);
+    store.epoch_deadline_callback(|mut ctx| {
+        let call = ctx.data_mut();
+        if call
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+        {
+            call.fault.get_or_insert(TaskError::Cancelled);
+            return Ok(wasmtime::UpdateDeadline::Interrupt);
+        }
+        if call.ticks_left == 0 {
+            return Ok(wasmtime::UpdateDeadline::Interrupt);
+        }
+        let step = call.ticks_left.min(CANCEL_CHECK_TICKS);
+        call.ticks_left -= step;
+        Ok(wasmtime::UpdateDeadline::Continue(step))
+    });
 
     let outcome = call_task(&mut store, module, task, req.args, req.limits.result_bytes);
     let elapsed = started.elapsed();
@@ -91,6 +114,9 @@ pub(super) fn run(sandbox: &Sandbox, module: &CompiledInner, req: RunRequest<'_>
         elapsed,
     }
 }
+
+/// Epoch ticks between checks of the cancel flag.
+const CANCEL_CHECK_TICKS: u64 = 10;
 
 /// Instantiates, passes `args`, calls `task` and reads its output.
 fn call_task(

@@ -14,6 +14,7 @@ use crate::pool::{Job, Pool};
 use crate::sandbox::{Compiled, RunOutput, Sandbox};
 use bytes::Bytes;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{mpsc, oneshot};
 use wask_net::data;
 use wask_proto::hash::{FastMap, new_map};
@@ -72,13 +73,20 @@ struct Actor {
     to_scheduler: mpsc::UnboundedSender<WorkerRequest>,
     conn: quinn::Connection,
     store: Arc<Store>,
-    sandbox: Arc<Sandbox>,
     pool: Pool,
+    /// The compile thread's queue.
+    compiler: crossbeam_channel::Sender<(ModuleId, Bytes)>,
     peers: Arc<Peers>,
     me: mpsc::UnboundedSender<WorkerEvent>,
     modules: FastMap<ModuleId, ModuleSlot>,
     pending: FastMap<u64, PendingTask>,
     jobs: FastMap<u64, (TenantId, KeyId)>,
+    /// Cancel flags of the jobs in the pool, by key: a `Free` of a key
+    /// still running means nobody wants it any more.
+    running: FastMap<(TenantId, KeyId), Arc<AtomicBool>>,
+    /// Tasks accepted and not yet in the pool (waiting for their module or
+    /// dependencies), with whether a `Free` cancelled them meanwhile.
+    accepted: FastMap<(TenantId, KeyId), bool>,
     next_id: u64,
     finished: Vec<Finished>,
     failed: Vec<Failed>,
@@ -123,18 +131,21 @@ pub(super) fn spawn(setup: Setup) -> (mpsc::UnboundedSender<WorkerEvent>, onesho
     let pool = Pool::new(nthreads, sandbox.clone(), move |job, output| {
         let _ = jobs_done.send(WorkerEvent::JobDone { job, output });
     });
+    let compiler = spawn_compiler(sandbox.clone(), tx.clone());
     let actor = Actor {
+        compiler,
         worker,
         to_scheduler,
         conn,
         store,
-        sandbox,
         pool,
         peers: Arc::new(peers),
         me: tx.clone(),
         modules: new_map(),
         pending: new_map(),
         jobs: new_map(),
+        running: new_map(),
+        accepted: new_map(),
         next_id: 0,
         finished: Vec::new(),
         failed: Vec::new(),
@@ -144,6 +155,31 @@ pub(super) fn spawn(setup: Setup) -> (mpsc::UnboundedSender<WorkerEvent>, onesho
         let _ = done_tx.send(());
     });
     (tx, done_rx)
+}
+
+/// One thread compiles every module, in turn: compiling is costly
+/// (cranelift's time can grow faster than a module's size), and on one
+/// thread a flood of uploads cannot take the cores that run tasks, nor
+/// tokio's blocking pool.
+fn spawn_compiler(
+    sandbox: Arc<Sandbox>,
+    me: mpsc::UnboundedSender<WorkerEvent>,
+) -> crossbeam_channel::Sender<(ModuleId, Bytes)> {
+    let (tx, rx) = crossbeam_channel::unbounded::<(ModuleId, Bytes)>();
+    let spawned = std::thread::Builder::new()
+        .name("wask-compile".into())
+        .spawn(move || {
+            for (module, bytes) in rx {
+                let result = sandbox.compile(&bytes);
+                if me.send(WorkerEvent::Compiled { module, result }).is_err() {
+                    return;
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!("cannot start the compile thread: {e}");
+    }
+    tx
 }
 
 /// Receives module bytes the scheduler sends on data streams.
@@ -209,12 +245,12 @@ impl Actor {
             WorkerEvent::ModuleBytes { module, bytes } => {
                 if let Some(ModuleSlot::Fetching(tasks)) = self.modules.remove(&module) {
                     self.modules.insert(module, ModuleSlot::Compiling(tasks));
-                    let sandbox = self.sandbox.clone();
-                    let me = self.me.clone();
-                    tokio::task::spawn_blocking(move || {
-                        let result = sandbox.compile(&bytes);
-                        let _ = me.send(WorkerEvent::Compiled { module, result });
-                    });
+                    if self.compiler.send((module, bytes)).is_err() {
+                        let result = Err(TaskError::ModuleRejected {
+                            reason: "the worker's compile thread is gone".into(),
+                        });
+                        let _ = self.me.send(WorkerEvent::Compiled { module, result });
+                    }
                 }
             }
             WorkerEvent::Compiled { module, result } => {
@@ -268,6 +304,12 @@ impl Actor {
             WorkerCommand::Free(keys) => {
                 for (tenant, key) in keys {
                     self.store.remove(tenant, &key);
+                    if let Some(flag) = self.running.get(&(tenant, key)) {
+                        flag.store(true, Ordering::Relaxed);
+                    }
+                    if let Some(cancelled) = self.accepted.get_mut(&(tenant, key)) {
+                        *cancelled = true;
+                    }
                 }
             }
             WorkerCommand::SendValue { req, tenant, key } => match self.store.get(tenant, &key) {
@@ -308,11 +350,13 @@ impl Actor {
     }
 
     fn fail(&mut self, tenant: TenantId, key: KeyId, error: TaskError) {
+        self.accepted.remove(&(tenant, key));
         self.failed.push(Failed { tenant, key, error });
     }
 
     /// A new task: wait for its module if needed.
     fn accept(&mut self, task: ComputeTask) {
+        self.accepted.insert((task.tenant, task.key), false);
         match self.modules.get_mut(&task.module) {
             None => {
                 let _ = self.to_scheduler.send(WorkerRequest::NeedModule {
@@ -450,6 +494,10 @@ impl Actor {
 
     /// Everything is here: splice the arguments and queue the job.
     fn start(&mut self, task: ComputeTask, deps: &[Bytes]) {
+        if self.accepted.remove(&(task.tenant, task.key)) == Some(true) {
+            // Freed while it waited: the scheduler no longer wants it.
+            return;
+        }
         let Some(ModuleSlot::Ready(compiled)) = self.modules.get(&task.module) else {
             self.fail(
                 task.tenant,
@@ -484,7 +532,10 @@ impl Actor {
         let job = self.next_id;
         self.next_id += 1;
         self.jobs.insert(job, (task.tenant, task.key));
+        let cancel = Arc::new(AtomicBool::new(false));
+        self.running.insert((task.tenant, task.key), cancel.clone());
         self.pool.submit(Job {
+            cancel,
             id: job,
             module: compiled,
             func: task.func,
@@ -498,6 +549,14 @@ impl Actor {
         let Some((tenant, key)) = self.jobs.remove(&job) else {
             return;
         };
+        let cancelled = self
+            .running
+            .remove(&(tenant, key))
+            .is_some_and(|f| f.load(Ordering::Relaxed));
+        if cancelled {
+            // The scheduler already forgot the task: nothing to report.
+            return;
+        }
         if !output.stdout.is_empty() || !output.stderr.is_empty() {
             tracing::debug!(
                 key = %key.hex(),

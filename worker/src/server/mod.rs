@@ -109,9 +109,12 @@ impl Worker {
     }
 
     /// Resolves when the worker stops (its scheduler connection ended).
+    /// Cancel-safe: dropping this future (say, in a `select!`) keeps the
+    /// receiver, so a later [`Worker::shutdown`] still waits for the stop.
     pub async fn closed(&mut self) {
-        if let Some(done) = self.done.take() {
+        if let Some(done) = self.done.as_mut() {
             let _ = done.await;
+            self.done = None;
         }
     }
 

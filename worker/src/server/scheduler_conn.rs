@@ -35,8 +35,12 @@ pub(super) async fn connect(
     let peer_address = match &config.advertise {
         Some(a) => a.clone(),
         None if bound.ip().is_unspecified() => {
+            // quinn reports the local IP of accepted connections only
+            // (`local_ip()` is `None` on the connecting side), so ask the
+            // kernel which source address routes to the scheduler.
             let ip = conn
                 .local_ip()
+                .or_else(|| route_source(config.scheduler))
                 .unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
             std::net::SocketAddr::new(ip, bound.port()).to_string()
         }
@@ -72,4 +76,18 @@ pub(super) async fn connect(
         Some(WorkerCommand::Refused { reason }) => Err(WorkerError::Refused(reason)),
         _ => Err(WorkerError::Refused("unexpected answer to hello".into())),
     }
+}
+
+/// The source address the kernel picks for packets to `to`: `connect` on a
+/// UDP socket only selects a route, it sends nothing.
+fn route_source(to: std::net::SocketAddr) -> Option<std::net::IpAddr> {
+    let any: std::net::SocketAddr = if to.is_ipv4() {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let socket = std::net::UdpSocket::bind(any).ok()?;
+    socket.connect(to).ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_unspecified()).then_some(ip)
 }

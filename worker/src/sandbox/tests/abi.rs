@@ -24,6 +24,7 @@ fn a_task_returns_its_value() {
         args: &[],
         limits: limits(),
         seed: [0; 32],
+        cancel: None,
     };
     let out = sandbox().run(&compiled, req(0));
     assert_eq!(out.result, Ok(vec![0x2a, 0x2b]));
@@ -115,6 +116,7 @@ fn each_call_starts_from_a_fresh_instance() {
                 args: &[],
                 limits: limits(),
                 seed: [0; 32],
+                cancel: None,
             },
         );
         assert_eq!(out.result, Ok(vec![1, 0, 0, 0, 1, 0, 0, 0]));

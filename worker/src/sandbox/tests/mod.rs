@@ -56,6 +56,7 @@ pub(super) fn run_with(
             args,
             limits,
             seed,
+            cancel: None,
         },
     )
 }
