@@ -1,8 +1,7 @@
 //! chain: `n` dependent tasks, each `submit(inc, previous_future)` with
 //! `pure(false)`; only the last result comes back.
 
-use crate::report::Line;
-use crate::report::round;
+use crate::report::{Line, round};
 use crate::setup::{Bench, impure};
 use crate::system::CpuSnapshot;
 use anyhow::ensure;

@@ -26,8 +26,7 @@
 //! thousand `Compute` actions not answered yet), divided by the tasks.
 
 use crate::alloc::Meter;
-use crate::report::Line;
-use crate::report::round;
+use crate::report::{Line, round};
 use anyhow::ensure;
 use bytes::Bytes;
 use std::sync::Arc;

@@ -3,12 +3,16 @@
 //! sandbox: one `busy_serial(n, iters)` call through the cluster. The
 //! gathered results, summed, must equal `busy_serial`'s.
 
-use crate::report::Line;
-use crate::report::round;
+use crate::report::{Line, round};
 use crate::setup::{Bench, impure, rest};
-use crate::system::{CpuSnapshot, loadavg};
+use crate::system::{CpuSnapshot, loadavg, threads_cpu};
 use anyhow::ensure;
 use std::time::Instant;
+
+/// Thread name prefixes whose CPU time is reported (embedded cluster):
+/// the workers' wasm threads, the shared tokio runtime (client, scheduler
+/// and workers' async code, QUIC), the workers' epoch tickers.
+const THREADS: [&str; 3] = ["wask-wasm-", "tokio-rt-worker", "wask-epoch"];
 
 /// Runs the case with `n` tasks of `iters` steps.
 pub async fn run(b: &Bench, n: usize, iters: u64) -> anyhow::Result<Line> {
@@ -22,11 +26,17 @@ pub async fn run(b: &Bench, n: usize, iters: u64) -> anyhow::Result<Line> {
     rest().await;
 
     let cpu = CpuSnapshot::take();
+    let threads0 = THREADS.map(threads_cpu);
     let t0 = Instant::now();
     let fs = c.map_with(&b.math.busy, (0..n as u64).map(|i| (i, iters)), opts)?;
     let res = c.gather(&fs).await?;
     let wall = t0.elapsed().as_secs_f64();
     let cpu = cpu.used();
+    let threads: Vec<f64> = THREADS
+        .iter()
+        .zip(threads0)
+        .map(|(t, before)| threads_cpu(t).saturating_sub(before).as_secs_f64())
+        .collect();
     ensure!(res.len() == n);
     let combined = res.iter().fold(0u64, |a, &r| a.wrapping_add(r));
     ensure!(
@@ -40,6 +50,12 @@ pub async fn run(b: &Bench, n: usize, iters: u64) -> anyhow::Result<Line> {
         .with("serial_s", round(serial_s, 4))
         .with("speedup_vs_serial", round(serial_s / wall, 3));
     cpu.add_to(&mut line);
+    // Only an embedded cluster's wasm threads are in this process.
+    if b.cluster.is_some() {
+        line.set("wasm_threads_cpu_s", round(threads[0], 2));
+        line.set("tokio_threads_cpu_s", round(threads[1], 2));
+        line.set("epoch_threads_cpu_s", round(threads[2], 2));
+    }
     line.set("loadavg_end", loadavg());
     Ok(line)
 }

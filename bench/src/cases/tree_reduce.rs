@@ -2,8 +2,7 @@
 //! by level, until one is left (an odd one out moves up a level); all
 //! `pure(false)`. The result must be exactly `L(L+1)/2`.
 
-use crate::report::Line;
-use crate::report::round;
+use crate::report::{Line, round};
 use crate::setup::{Bench, impure};
 use crate::system::CpuSnapshot;
 use anyhow::ensure;
