@@ -35,7 +35,7 @@ impl Default for LocalClusterBuilder {
             workers: 2,
             threads_per_worker: 1,
             memory_limit: 4 << 30,
-            saturation: 16,
+            saturation: 256,
             defaults: ResolvedLimits::default(),
             tenants: None,
         }
@@ -71,7 +71,7 @@ impl LocalClusterBuilder {
         self
     }
 
-    /// Tasks queued per worker thread beyond the running one (default 16).
+    /// Tasks queued per worker thread beyond the running one (default 256; fewer for long tasks, which the scheduler measures).
     pub fn saturation(mut self, n: u32) -> Self {
         self.saturation = n.max(1);
         self

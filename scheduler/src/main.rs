@@ -48,7 +48,7 @@ struct Args {
     #[arg(long, value_name = "FILE")]
     secret_file: Option<PathBuf>,
     /// Tasks queued per worker thread beyond the running one.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 256)]
     saturation: u32,
     /// Tenant configuration (TOML): tokens (as blake3 hashes), quotas,
     /// fair-share weights and per-task limits. Without it, every client is

@@ -5,6 +5,7 @@ use super::{Shared, accept};
 use crate::state::Event;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use tracing::Instrument;
 use wask_net::{NetError, codes, data, framed};
 use wask_proto::msg::{ClientEvent, ClientRequest, StreamHeader};
 use wask_proto::{ClientId, ModuleHash, PROTOCOL_VERSION, TenantId};
@@ -46,41 +47,45 @@ pub(super) async fn run(conn: quinn::Connection, shared: Arc<Shared>) {
     };
     let client: ClientId = shared.next_id.fetch_add(1, Ordering::Relaxed);
     let span = tracing::info_span!("client", client, tenant, %remote);
-    let _enter = span.enter();
-    if framed::write_one(&mut send, &ClientEvent::Welcome { client })
-        .await
-        .is_err()
-    {
-        return;
-    }
-    let tx = framed::spawn_writer::<ClientEvent>(send);
-    if shared
-        .hub
-        .send(HubEvent::ClientUp {
-            client,
-            tenant,
-            tx,
-            conn: conn.clone(),
-        })
-        .await
-        .is_err()
-    {
-        return;
-    }
-    tracing::info!("client connected");
+    // The span covers the whole connection, across its awaits.
+    async move {
+        if framed::write_one(&mut send, &ClientEvent::Welcome { client })
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let tx = framed::spawn_writer::<ClientEvent>(send);
+        if shared
+            .hub
+            .send(HubEvent::ClientUp {
+                client,
+                tenant,
+                tx,
+                conn: conn.clone(),
+            })
+            .await
+            .is_err()
+        {
+            return;
+        }
+        tracing::info!("client connected");
 
-    let uploads = tokio::spawn(accept_uploads(conn.clone(), shared.clone(), client, tenant));
-    let result = control_loop(&mut reader, &shared, client, tenant).await;
-    uploads.abort();
-    if let Err(e) = &result {
-        tracing::warn!("client connection closed: {e}");
-        conn.close(e.close_code(), e.to_string().as_bytes());
+        let uploads = tokio::spawn(accept_uploads(conn.clone(), shared.clone(), client, tenant));
+        let result = control_loop(&mut reader, &shared, client, tenant).await;
+        uploads.abort();
+        if let Err(e) = &result {
+            tracing::warn!("client connection closed: {e}");
+            conn.close(e.close_code(), e.to_string().as_bytes());
+        }
+        let _ = shared
+            .hub
+            .send(HubEvent::Core(Event::ClientDisconnected { client }))
+            .await;
+        tracing::info!("client disconnected");
     }
-    let _ = shared
-        .hub
-        .send(HubEvent::Core(Event::ClientDisconnected { client }))
-        .await;
-    tracing::info!("client disconnected");
+    .instrument(span)
+    .await;
 }
 
 async fn refuse(conn: &quinn::Connection, send: &mut quinn::SendStream, reason: String) {

@@ -5,6 +5,7 @@ use super::{Shared, accept};
 use crate::state::Event;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use tracing::Instrument;
 use wask_net::{NetError, codes, data, framed};
 use wask_proto::msg::{StreamHeader, WorkerCommand, WorkerRequest};
 use wask_proto::{PROTOCOL_VERSION, WorkerId};
@@ -58,43 +59,47 @@ pub(super) async fn run(conn: quinn::Connection, shared: Arc<Shared>) {
     }
     let worker: WorkerId = shared.next_id.fetch_add(1, Ordering::Relaxed);
     let span = tracing::info_span!("worker", worker, %name, %remote);
-    let _enter = span.enter();
-    if framed::write_one(&mut send, &WorkerCommand::Welcome { worker })
-        .await
-        .is_err()
-    {
-        return;
-    }
-    let tx = framed::spawn_writer::<WorkerCommand>(send);
-    let up = WorkerUp {
-        worker,
-        name,
-        nthreads,
-        memory_limit,
-        peer_address,
-        peer_cert,
-        tx,
-        conn: conn.clone(),
-    };
-    if shared
-        .hub
-        .send(HubEvent::WorkerUp(Box::new(up)))
-        .await
-        .is_err()
-    {
-        return;
-    }
-    tracing::info!(nthreads, "worker joined");
+    // The span covers the whole connection, across its awaits.
+    async move {
+        if framed::write_one(&mut send, &WorkerCommand::Welcome { worker })
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let tx = framed::spawn_writer::<WorkerCommand>(send);
+        let up = WorkerUp {
+            worker,
+            name,
+            nthreads,
+            memory_limit,
+            peer_address,
+            peer_cert,
+            tx,
+            conn: conn.clone(),
+        };
+        if shared
+            .hub
+            .send(HubEvent::WorkerUp(Box::new(up)))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        tracing::info!(nthreads, "worker joined");
 
-    let values = tokio::spawn(accept_values(conn.clone(), shared.clone(), worker));
-    let result = control_loop(&mut reader, &shared, worker).await;
-    values.abort();
-    if let Err(e) = &result {
-        tracing::warn!("worker connection closed: {e}");
-        conn.close(e.close_code(), e.to_string().as_bytes());
+        let values = tokio::spawn(accept_values(conn.clone(), shared.clone(), worker));
+        let result = control_loop(&mut reader, &shared, worker).await;
+        values.abort();
+        if let Err(e) = &result {
+            tracing::warn!("worker connection closed: {e}");
+            conn.close(e.close_code(), e.to_string().as_bytes());
+        }
+        let _ = shared.hub.send(HubEvent::WorkerDown { worker }).await;
+        tracing::info!("worker left");
     }
-    let _ = shared.hub.send(HubEvent::WorkerDown { worker }).await;
-    tracing::info!("worker left");
+    .instrument(span)
+    .await;
 }
 
 async fn control_loop(

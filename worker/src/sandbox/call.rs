@@ -47,8 +47,6 @@ pub(crate) struct Call {
     pub(super) random: Option<blake3::OutputReader>,
     /// Set by the worker when nobody wants the result any more.
     pub(super) cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
-    /// Epoch ticks of the time limit not yet granted to the store.
-    pub(super) ticks_left: u64,
 }
 
 impl Call {
@@ -74,7 +72,6 @@ impl Call {
             seed,
             random: None,
             cancel: None,
-            ticks_left: 0,
         }
     }
 

@@ -74,17 +74,14 @@ pub(super) fn run(sandbox: &Sandbox, module: &CompiledInner, req: RunRequest<'_>
     let mut store = Store::new(&sandbox.engine, call);
     store.limiter(|call| &mut call.limiter);
     // Before instantiation, so that a start function that loops stops too.
-    // The time limit is granted in steps, so that a cancelled call stops
-    // within a step instead of running to its limit.
-    let total = ticker::deadline_ticks(req.limits.time_ms, sandbox.epoch_tick);
-    let first = total.min(CANCEL_CHECK_TICKS);
-    {
-        let call = store.data_mut();
-        call.ticks_left = total - first;
-        call.cancel = req.cancel.cloned();
-    }
-    store.set_epoch_deadline(first);
-    store.epoch_deadline_callback(|mut ctx| {
+    // The time limit is granted in steps of at most CANCEL_CHECK_TICKS and
+    // checked against the wall clock at each step (the ticker's ticks can
+    // run slow on a loaded machine), and a cancelled call stops within a step.
+    let tick = sandbox.epoch_tick;
+    let total = ticker::deadline_ticks(req.limits.time_ms, tick);
+    store.data_mut().cancel = req.cancel.cloned();
+    store.set_epoch_deadline(total.min(CANCEL_CHECK_TICKS));
+    store.epoch_deadline_callback(move |mut ctx| {
         let call = ctx.data_mut();
         if call
             .cancel
@@ -94,12 +91,15 @@ pub(super) fn run(sandbox: &Sandbox, module: &CompiledInner, req: RunRequest<'_>
             call.fault.get_or_insert(TaskError::Cancelled);
             return Ok(wasmtime::UpdateDeadline::Interrupt);
         }
-        if call.ticks_left == 0 {
+        let limit = std::time::Duration::from_millis(call.limits.time_ms);
+        let elapsed = call.started.elapsed();
+        if elapsed >= limit {
             return Ok(wasmtime::UpdateDeadline::Interrupt);
         }
-        let step = call.ticks_left.min(CANCEL_CHECK_TICKS);
-        call.ticks_left -= step;
-        Ok(wasmtime::UpdateDeadline::Continue(step))
+        let left = ticker::deadline_ticks((limit - elapsed).as_millis() as u64, tick);
+        Ok(wasmtime::UpdateDeadline::Continue(
+            left.clamp(1, CANCEL_CHECK_TICKS),
+        ))
     });
 
     let outcome = call_task(&mut store, module, task, req.args, req.limits.result_bytes);
