@@ -237,21 +237,7 @@ impl Client {
         args: Vec<u8>,
         options: &Options,
     ) -> Result<Future<Raw>> {
-        let (func, _) = module
-            .inner
-            .info
-            .task(task)
-            .ok_or_else(|| Error::UnknownTask {
-                name: task.to_string(),
-                available: module
-                    .inner
-                    .info
-                    .tasks
-                    .iter()
-                    .map(|t| t.display())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })?;
+        let (func, _) = module.lookup(task)?;
         let handle: Task<Raw, Raw> = Task::untyped(module.clone(), func, task.into());
         self.submit_with(&handle, Encoded(args), options)
     }

@@ -42,11 +42,10 @@ impl Module {
         &self.inner.info.tasks
     }
 
-    /// A typed handle on the task `name`, checked against its signature:
-    /// `P` is the tuple of parameter types and `R` the result type.
-    pub fn task<P: Params, R>(&self, name: &str) -> Result<Task<P, R>> {
-        let (func, sig) = self
-            .inner
+    /// The index and signature of the task `name`, or the error that lists
+    /// the tasks there are.
+    pub(crate) fn lookup(&self, name: &str) -> Result<(u32, &TaskSignature)> {
+        self.inner
             .info
             .task(name)
             .ok_or_else(|| Error::UnknownTask {
@@ -59,7 +58,13 @@ impl Module {
                     .map(|t| t.display())
                     .collect::<Vec<_>>()
                     .join(", "),
-            })?;
+            })
+    }
+
+    /// A typed handle on the task `name`, checked against its signature:
+    /// `P` is the tuple of parameter types and `R` the result type.
+    pub fn task<P: Params, R>(&self, name: &str) -> Result<Task<P, R>> {
+        let (func, sig) = self.lookup(name)?;
         let requested = TaskSignature {
             name: name.to_string(),
             params: P::type_names(),

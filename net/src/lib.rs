@@ -9,6 +9,7 @@
 //! - [`data`]: one unidirectional stream per large payload.
 //! - [`secret`]: constant-time secret comparison.
 //! - [`secret_file`]: the cluster secret on disk.
+//! - [`shutdown`]: waiting for Ctrl-C or SIGTERM.
 //! - [`error`]: [`NetError`] and the application close codes.
 #![warn(missing_docs)]
 
@@ -18,6 +19,7 @@ pub mod error;
 pub mod framed;
 pub mod secret;
 pub mod secret_file;
+pub mod shutdown;
 pub mod tls;
 
 pub use error::{NetError, codes};

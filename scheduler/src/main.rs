@@ -84,21 +84,6 @@ fn secret(args: &Args) -> anyhow::Result<String> {
     Ok(s)
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("installing a SIGTERM handler");
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = term.recv() => {},
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -177,7 +162,7 @@ async fn main() -> anyhow::Result<()> {
         tracing::info!(path = %path.display(), "wrote scheduler file");
     }
     println!("wask-scheduler listening on {bound} (advertised as {advertised})");
-    shutdown_signal().await;
+    wask_net::shutdown::signal().await;
     tracing::info!("shutting down");
     scheduler.shutdown().await;
     Ok(())

@@ -103,16 +103,6 @@ fn secret(args: &Args) -> anyhow::Result<String> {
         .with_context(|| format!("reading the cluster secret from {}", path.display()))
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing a SIGTERM handler");
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term.recv() => {},
-    }
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -150,7 +140,7 @@ async fn main() -> anyhow::Result<()> {
         worker.peer_address()
     );
     tokio::select! {
-        _ = shutdown_signal() => {
+        _ = wask_net::shutdown::signal() => {
             tracing::info!("shutting down: telling the scheduler");
             worker.shutdown().await;
         }
