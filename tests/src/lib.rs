@@ -1,8 +1,11 @@
 //! Shared helpers for the end-to-end tests: paths of the guest modules built
-//! by `build.rs`, and waiting for a cluster condition without sleeps as
+//! by `build.rs`, running the binaries (`procs`), a raw protocol client
+//! (`raw`), building test modules (`wasm`), and waiting for a cluster condition without sleeps as
 //! synchronization.
 
 pub mod procs;
+pub mod raw;
+pub mod wasm;
 
 use std::time::Duration;
 

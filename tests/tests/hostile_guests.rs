@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 use wask::{Client, Error, Future, LocalCluster, Module, Options, Task, TaskError};
 use wask_proto::error::Limit;
-use wask_proto::signature::{SECTION, TaskSignature, encode_record};
+use wask_tests::wasm::{fixture, noise, sig, with_custom_section, with_tasks};
 use wask_tests::{FAULTY, eventually};
 
 /// A cluster of one worker (one wasm thread), a client and the `faulty`
@@ -92,96 +92,15 @@ async fn task_error<T>(f: Future<T>) -> TaskError {
     }
 }
 
-/// A task signature for a `wask:tasks` record.
-fn sig(name: &str, params: &[&str], result: &str) -> TaskSignature {
-    TaskSignature {
-        name: name.into(),
-        params: params.iter().map(|p| p.to_string()).collect(),
-        result: result.into(),
-    }
-}
-
-/// `wasm` with a custom section `name` holding `data` appended: id 0, the
-/// LEB128 size, the LEB128 name length, the name, the data.
-fn with_custom_section(mut wasm: Vec<u8>, name: &str, data: &[u8]) -> Vec<u8> {
-    let mut header = leb128(name.len());
-    header.extend_from_slice(name.as_bytes());
-    wasm.push(0);
-    wasm.extend(leb128(header.len() + data.len()));
-    wasm.extend(header);
-    wasm.extend_from_slice(data);
-    wasm
-}
-
-fn leb128(mut n: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let byte = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(byte);
-            return out;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
-/// `wat` text compiled, with a `wask:tasks` section declaring `tasks`.
-fn with_tasks(wat: &str, tasks: &[TaskSignature]) -> Vec<u8> {
-    let wasm = wat::parse_str(wat).unwrap_or_else(|e| panic!("bad test wat: {e}"));
-    let records: Vec<u8> = tasks.iter().flat_map(encode_record).collect();
-    with_custom_section(wasm, SECTION, &records)
-}
-
-/// The fixture `tests/fixtures/<name>.wat`, with `tasks` declared.
-fn fixture(name: &str, tasks: &[TaskSignature]) -> Vec<u8> {
-    let path = format!("{}/fixtures/{name}.wat", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    with_tasks(&text, tasks)
-}
-
-/// Bytes from a fixed xorshift stream: "random", the same on every run.
-fn noise(len: usize) -> Vec<u8> {
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 /// Says hello as a client on a raw connection, uploads a module of
 /// `MAX_MODULE + 1` bytes and checks that the scheduler closes the
 /// connection with `TOO_LARGE`.
 async fn upload_past_the_limit(cluster: &LocalCluster) {
-    use wask_net::{codes, framed};
-    use wask_proto::msg::{ClientEvent, ClientRequest, StreamHeader};
+    use wask_net::codes;
+    use wask_proto::msg::StreamHeader;
 
-    let address = cluster.address();
-    let endpoint = wask_net::endpoint::client(address.addr).unwrap();
-    let conn = wask_net::endpoint::connect(
-        &endpoint,
-        address.addr,
-        &address.cert_der,
-        wask_proto::ALPN_CLIENT,
-    )
-    .await
-    .unwrap();
-    let (mut send, recv) = conn.open_bi().await.unwrap();
-    let hello = ClientRequest::Hello {
-        protocol: wask_proto::PROTOCOL_VERSION,
-        token: None,
-    };
-    framed::write_one(&mut send, &hello).await.unwrap();
-    let mut reader = framed::FrameReader::new(recv, wask_proto::limits::MAX_FRAME);
-    let welcome = reader.next::<ClientEvent>().await;
-    assert!(
-        matches!(welcome, Ok(Some(ClientEvent::Welcome { .. }))),
-        "{welcome:?}"
-    );
+    let raw = wask_tests::raw::RawClient::connect(&cluster.address(), None).await;
+    let conn = raw.conn.clone();
     let payload = bytes::Bytes::from(vec![0u8; wask_proto::limits::MAX_MODULE + 1]);
     let header = StreamHeader::Module {
         hash: wask_proto::ModuleHash::of(&payload),

@@ -1,10 +1,10 @@
 //! Tenants sharing one cluster: tokens, isolation, quotas and fair share.
 
 use std::time::{Duration, Instant};
-use wask::{Client, Error, LocalCluster, Options, SchedulerAddress, TaskError};
-use wask_net::framed::{self, FrameReader};
+use wask::{Client, Error, LocalCluster, Options, TaskError};
 use wask_proto::msg::{ClientEvent, ClientRequest, TaskSpec};
 use wask_proto::{ArgTemplate, KeyId, ModuleHash, TaskLimits};
+use wask_tests::raw::RawClient;
 use wask_tests::{FAULTY, MATH, eventually};
 
 const TOKEN_A: &str = "tenant-a-token-0123456789abcdef";
@@ -80,52 +80,6 @@ async fn a_wrong_or_missing_token_is_refused_at_connect() {
 }
 
 /// A client speaking the protocol directly, to ask for things the typed
-/// API never asks for (another tenant's keys).
-struct Raw {
-    _endpoint: quinn::Endpoint,
-    send: quinn::SendStream,
-    reader: FrameReader,
-}
-
-impl Raw {
-    async fn connect(address: &SchedulerAddress, token: &str) -> Raw {
-        let endpoint = wask_net::endpoint::client(address.addr).unwrap();
-        let conn = wask_net::endpoint::connect(
-            &endpoint,
-            address.addr,
-            &address.cert_der,
-            wask_proto::ALPN_CLIENT,
-        )
-        .await
-        .unwrap();
-        let (mut send, recv) = conn.open_bi().await.unwrap();
-        let hello = ClientRequest::Hello {
-            protocol: wask_proto::PROTOCOL_VERSION,
-            token: Some(token.into()),
-        };
-        framed::write_one(&mut send, &hello).await.unwrap();
-        let mut reader = FrameReader::new(recv, wask_proto::limits::MAX_FRAME);
-        assert!(matches!(
-            reader.next::<ClientEvent>().await.unwrap(),
-            Some(ClientEvent::Welcome { .. })
-        ));
-        Raw {
-            _endpoint: endpoint,
-            send,
-            reader,
-        }
-    }
-
-    async fn ask(&mut self, req: ClientRequest) -> ClientEvent {
-        framed::write_one(&mut self.send, &req).await.unwrap();
-        tokio::time::timeout(Duration::from_secs(10), self.reader.next::<ClientEvent>())
-            .await
-            .expect("an answer")
-            .unwrap()
-            .expect("an answer")
-    }
-}
-
 /// The error with the key text blanked, to compare shapes.
 fn shape(ev: &ClientEvent) -> String {
     match ev {
@@ -168,7 +122,7 @@ async fn tenants_cannot_see_each_others_keys() {
     assert_eq!(only_a.result().await.unwrap(), 21);
     let a_key = only_a.task_key().id;
     let never = KeyId::random();
-    let mut raw = Raw::connect(&cluster.address(), TOKEN_B).await;
+    let mut raw = RawClient::connect(&cluster.address(), Some(TOKEN_B)).await;
     let module = match raw
         .ask(ClientRequest::Module {
             req: 1,
@@ -206,9 +160,7 @@ async fn tenants_cannot_see_each_others_keys() {
     assert_eq!(shape(&theirs), "unknown key", "{theirs:?}");
     assert_eq!(shape(&theirs), shape(&missing));
     // Cancelling A's key from B does nothing to A.
-    framed::write_one(&mut raw.send, &ClientRequest::Cancel(vec![a_key]))
-        .await
-        .unwrap();
+    raw.tell(ClientRequest::Cancel(vec![a_key])).await;
     let after_cancel = a.submit(&inc_a, (&only_a,)).unwrap();
     assert_eq!(after_cancel.result().await.unwrap(), 22);
     assert_eq!(only_a.result().await.unwrap(), 21);
