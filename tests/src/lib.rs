@@ -3,6 +3,7 @@
 //! (`raw`), building test modules (`wasm`), and waiting for a cluster condition without sleeps as
 //! synchronization.
 
+pub mod hostile_cluster;
 pub mod procs;
 pub mod raw;
 pub mod wasm;

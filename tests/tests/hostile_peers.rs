@@ -8,12 +8,10 @@
 //! attack and a fresh one both still run `inc`.
 
 use bytes::Bytes;
-use quinn::{ApplicationClose, Connection, ConnectionError, Endpoint, VarInt};
+use quinn::{ApplicationClose, Connection, ConnectionError, VarInt};
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wask::{Client, SchedulerAddress};
-use wask_net::{Identity, codes, framed};
+use wask_net::{codes, framed};
 use wask_proto::frame::{self, FrameDecoder};
 use wask_proto::limits::MAX_FRAME;
 use wask_proto::msg::{
@@ -21,140 +19,9 @@ use wask_proto::msg::{
     WorkerRequest,
 };
 use wask_proto::{ALPN_CLIENT, ALPN_PEER, ALPN_WORKER, ModuleHash, PROTOCOL_VERSION};
-use wask_scheduler::server::{OpenAccess, Scheduler, SchedulerConfig};
-use wask_scheduler::state::CoreConfig;
-use wask_tests::{MATH, eventually};
-use wask_worker::sandbox::SandboxConfig;
-use wask_worker::server::{Worker, WorkerConfig};
-
-/// The scheduler's hello timeout in these tests.
-const HELLO_TIMEOUT: Duration = Duration::from_millis(300);
-/// Bound on waiting for a hostile connection to be closed.
-const CLOSE_BOUND: Duration = Duration::from_secs(10);
-/// Bound on a health check (connect, load the module, run `inc`).
-const HEALTH_BOUND: Duration = Duration::from_secs(60);
-const SECRET: &str = "hostile-peers-cluster-secret-0123456789";
-
-/// An in-process scheduler, one worker, and a client connected before any
-/// hostile peer shows up.
-struct Cluster {
-    scheduler: Scheduler,
-    worker: Worker,
-    address: SchedulerAddress,
-    client: Client,
-}
-
-impl Cluster {
-    async fn start() -> Cluster {
-        let scheduler = Scheduler::start(SchedulerConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            identity: Identity::self_signed().unwrap(),
-            cluster_secret: SECRET.to_string(),
-            auth: Arc::new(OpenAccess),
-            core: CoreConfig::default(),
-            hello_timeout: HELLO_TIMEOUT,
-        })
-        .await
-        .unwrap();
-        let address = SchedulerAddress {
-            addr: scheduler.address(),
-            cert_der: scheduler.cert_der().to_vec(),
-        };
-        let worker = Worker::start(WorkerConfig {
-            scheduler: address.addr,
-            scheduler_cert: address.cert_der.clone(),
-            secret: SECRET.to_string(),
-            name: "honest".to_string(),
-            nthreads: 1,
-            memory_limit: 1 << 30,
-            listen: "127.0.0.1:0".parse().unwrap(),
-            advertise: None,
-            sandbox: SandboxConfig {
-                max_instances: 3,
-                ..SandboxConfig::default()
-            },
-        })
-        .await
-        .unwrap();
-        let client = Client::connect(address.clone()).await.unwrap();
-        let cluster = Cluster {
-            scheduler,
-            worker,
-            address,
-            client,
-        };
-        cluster.assert_workers(1).await;
-        cluster
-    }
-
-    /// Runs `inc(n)` on the client connected before the attack and on a
-    /// fresh one.
-    async fn assert_serves(&self, n: i64) {
-        let check = async {
-            for (client, n) in [
-                (self.client.clone(), n),
-                (Client::connect(self.address.clone()).await.unwrap(), n + 1),
-            ] {
-                let math = client.load_module(MATH).await.unwrap();
-                let inc = math.task::<(i64,), i64>("inc").unwrap();
-                assert_eq!(client.submit(&inc, (n,)).unwrap().await.unwrap(), n + 1);
-            }
-        };
-        tokio::time::timeout(HEALTH_BOUND, check)
-            .await
-            .expect("the cluster stopped serving");
-        self.assert_workers(1).await;
-    }
-
-    /// Waits (bounded) until the scheduler lists exactly `n` workers.
-    async fn assert_workers(&self, n: usize) {
-        let count = || async {
-            self.client
-                .info()
-                .await
-                .map(|i| i.workers.len())
-                .unwrap_or(usize::MAX)
-        };
-        assert!(
-            eventually(CLOSE_BOUND, || async { count().await == n }).await,
-            "the scheduler lists {} workers, not {n}",
-            count().await
-        );
-    }
-
-    async fn shutdown(self) {
-        self.client.close();
-        self.worker.shutdown().await;
-        self.scheduler.shutdown().await;
-    }
-}
-
-/// A raw QUIC connection (and the endpoint it lives on).
-struct Raw {
-    _endpoint: Endpoint,
-    conn: Connection,
-}
-
-async fn raw(addr: SocketAddr, cert: &[u8], alpn: &[u8]) -> Raw {
-    let endpoint = wask_net::endpoint::client(addr).unwrap();
-    let conn = wask_net::endpoint::connect(&endpoint, addr, cert, alpn)
-        .await
-        .unwrap_or_else(|e| panic!("connecting with ALPN {:?}: {e}", bytes_text(alpn)));
-    Raw {
-        _endpoint: endpoint,
-        conn,
-    }
-}
-
-impl Cluster {
-    async fn raw(&self, alpn: &[u8]) -> Raw {
-        raw(self.address.addr, &self.address.cert_der, alpn).await
-    }
-}
-
-fn bytes_text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use wask_tests::hostile_cluster::{
+    CLOSE_BOUND, Cluster, HELLO_TIMEOUT, Raw, SECRET, bytes_text, raw,
+};
 
 /// Waits (bounded) for `conn` to be closed by the other side and checks the
 /// application code. Returns how long it took.
