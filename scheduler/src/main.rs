@@ -93,6 +93,7 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    let mut shutdown = wask_net::shutdown::Shutdown::listen();
     if let Some(token) = &args.hash_token {
         println!("{}", wask_scheduler::tenants::hash_token(token));
         return Ok(());
@@ -162,7 +163,7 @@ async fn main() -> anyhow::Result<()> {
         tracing::info!(path = %path.display(), "wrote scheduler file");
     }
     println!("wask-scheduler listening on {bound} (advertised as {advertised})");
-    wask_net::shutdown::signal().await;
+    shutdown.signalled().await;
     tracing::info!("shutting down");
     scheduler.shutdown().await;
     Ok(())

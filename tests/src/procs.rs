@@ -2,7 +2,9 @@
 //! `quickstart` example) as child processes.
 //!
 //! The binaries are found next to the test executable in cargo's target
-//! directory; `cargo test --workspace` builds them. The tests never run cargo
+//! directory; `cargo test --workspace` builds them before running any test,
+//! because the scheduler and worker packages have integration tests of their
+//! own (cargo builds a package's binaries for its integration tests). The tests never run cargo
 //! themselves: a nested cargo on the same target directory would wait on the
 //! lock the outer one holds.
 //!

@@ -112,6 +112,7 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    let mut shutdown = wask_net::shutdown::Shutdown::listen();
     let (scheduler, scheduler_cert) = target(&args)?;
     let nthreads = args.nthreads.unwrap_or_else(|| {
         std::thread::available_parallelism()
@@ -140,7 +141,7 @@ async fn main() -> anyhow::Result<()> {
         worker.peer_address()
     );
     tokio::select! {
-        _ = wask_net::shutdown::signal() => {
+        _ = shutdown.signalled() => {
             tracing::info!("shutting down: telling the scheduler");
             worker.shutdown().await;
         }
