@@ -42,16 +42,6 @@ impl Default for LocalClusterBuilder {
     }
 }
 
-/// The most any task may ask for on a local cluster.
-fn max_limits() -> ResolvedLimits {
-    ResolvedLimits {
-        time_ms: 24 * 3600 * 1000,
-        memory_bytes: 4 << 30,
-        result_bytes: 512 << 20,
-        output_bytes: 64 << 20,
-    }
-}
-
 impl LocalClusterBuilder {
     /// Number of workers (default 2).
     pub fn workers(mut self, n: usize) -> Self {
@@ -97,7 +87,8 @@ impl LocalClusterBuilder {
         let secret = KeySecret::random();
         let (auth, tenants): (Arc<dyn Authenticator>, _) = match &self.tenants {
             Some(text) => {
-                let t = Tenants::parse(text, self.defaults, max_limits()).map_err(|e| c(&e))?;
+                let t = Tenants::parse(text, self.defaults, ResolvedLimits::CLUSTER_MAX)
+                    .map_err(|e| c(&e))?;
                 let policies = t.policies();
                 (Arc::new(t), policies)
             }
@@ -111,7 +102,7 @@ impl LocalClusterBuilder {
             core: CoreConfig {
                 saturation: self.saturation,
                 defaults: self.defaults,
-                max_limits: max_limits(),
+                max_limits: ResolvedLimits::CLUSTER_MAX,
                 tenants,
             },
             hello_timeout: std::time::Duration::from_secs(wask_proto::limits::HELLO_TIMEOUT_SECS),
@@ -135,7 +126,7 @@ impl LocalClusterBuilder {
                 advertise: None,
                 sandbox: SandboxConfig {
                     max_instances: self.threads_per_worker as u32 + 2,
-                    memory_ceiling: max_limits().memory_bytes,
+                    memory_ceiling: ResolvedLimits::CLUSTER_MAX.memory_bytes,
                     ..SandboxConfig::default()
                 },
             })

@@ -38,6 +38,14 @@ impl Options {
         self
     }
 
+    /// Native stack limit of the task's wasm in bytes (capped by the
+    /// cluster; workers enforce it rounded down to a power of two, at
+    /// least 64 KiB).
+    pub fn stack_limit(mut self, bytes: u64) -> Options {
+        self.limits.stack_bytes = Some(bytes);
+        self
+    }
+
     /// Linear memory limit in bytes (capped by the cluster).
     pub fn memory_limit(mut self, bytes: u64) -> Options {
         self.limits.memory_bytes = Some(bytes);

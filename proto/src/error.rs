@@ -21,6 +21,19 @@ pub enum Limit {
     ArgumentSize,
     /// Bytes written to stdout and stderr.
     Output,
+    /// Elements of a table (`table.grow` was refused).
+    TableElements,
+}
+
+impl Limit {
+    /// The unit of the sizes of this limit, with a leading space.
+    pub fn unit(&self) -> &'static str {
+        match self {
+            Limit::TableElements => " elements",
+            Limit::Time => " ms",
+            _ => " bytes",
+        }
+    }
 }
 
 impl std::fmt::Display for Limit {
@@ -32,6 +45,7 @@ impl std::fmt::Display for Limit {
             Limit::ResultSize => "result size",
             Limit::ArgumentSize => "argument size",
             Limit::Output => "output size",
+            Limit::TableElements => "table size",
         })
     }
 }
@@ -73,7 +87,7 @@ pub enum TaskError {
     #[error("task exceeded its stack limit")]
     StackOverflow,
     /// Another sandbox limit: result size, argument size.
-    #[error("task exceeded its {limit} limit ({size} > {max} bytes)")]
+    #[error("task exceeded its {limit} limit ({size} > {max}{})", .limit.unit())]
     LimitExceeded {
         /// Which limit.
         limit: Limit,

@@ -31,6 +31,8 @@ pub struct TaskLimits {
     pub result_bytes: Option<u64>,
     /// Limit on bytes written to stdout and stderr together.
     pub output_bytes: Option<u64>,
+    /// Native stack the task's wasm may use, in bytes.
+    pub stack_bytes: Option<u64>,
 }
 
 /// Fully resolved limits, as the worker enforces them.
@@ -44,7 +46,17 @@ pub struct ResolvedLimits {
     pub result_bytes: u64,
     /// Limit on bytes written to stdout and stderr together.
     pub output_bytes: u64,
+    /// Native stack the task's wasm may use, in bytes: between
+    /// [`MIN_STACK`] and [`MAX_STACK`]; workers round it down to a power
+    /// of two.
+    pub stack_bytes: u64,
 }
+
+/// The smallest stack limit a worker enforces; smaller requests get this.
+pub const MIN_STACK: u64 = 64 << 10;
+/// The largest stack limit a worker enforces (its wasm threads' stacks are
+/// larger by a margin for the host's own frames).
+pub const MAX_STACK: u64 = 8 << 20;
 
 impl Default for ResolvedLimits {
     fn default() -> Self {
@@ -53,11 +65,23 @@ impl Default for ResolvedLimits {
             memory_bytes: 256 << 20,
             result_bytes: 64 << 20,
             output_bytes: 1 << 20,
+            stack_bytes: 512 << 10,
         }
     }
 }
 
 impl ResolvedLimits {
+    /// The most a task may ask for on a cluster without other caps: a day
+    /// of wall time, 4 GiB of memory (all wasm32 can address), the largest
+    /// payload as result, 64 MiB of output and [`MAX_STACK`].
+    pub const CLUSTER_MAX: ResolvedLimits = ResolvedLimits {
+        time_ms: 24 * 3600 * 1000,
+        memory_bytes: 4 << 30,
+        result_bytes: MAX_PAYLOAD as u64,
+        output_bytes: 64 << 20,
+        stack_bytes: MAX_STACK,
+    };
+
     /// Applies a task's requested limits, each capped at `max`.
     pub fn resolve(
         requested: &TaskLimits,
@@ -81,6 +105,11 @@ impl ResolvedLimits {
                 .output_bytes
                 .unwrap_or(defaults.output_bytes)
                 .min(max.output_bytes),
+            stack_bytes: requested
+                .stack_bytes
+                .unwrap_or(defaults.stack_bytes)
+                .min(max.stack_bytes)
+                .clamp(MIN_STACK, MAX_STACK),
         }
     }
 }

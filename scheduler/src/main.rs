@@ -109,12 +109,7 @@ async fn main() -> anyhow::Result<()> {
         _ => Identity::self_signed()?,
     };
     let cluster_secret = secret(&args)?;
-    let max_limits = ResolvedLimits {
-        time_ms: 24 * 3600 * 1000,
-        memory_bytes: 4 << 30,
-        result_bytes: 512 << 20,
-        output_bytes: 64 << 20,
-    };
+    let max_limits = ResolvedLimits::CLUSTER_MAX;
     let defaults = ResolvedLimits::default();
     let (auth, tenants): (Arc<dyn Authenticator>, _) = match &args.config {
         Some(path) => {

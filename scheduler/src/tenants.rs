@@ -3,7 +3,7 @@
 //! ```toml
 //! [[tenant]]
 //! name = "alice"
-//! token_blake3 = "…64 hex…"   # `wask-scheduler hash-token <TOKEN>` prints it
+//! token_blake3 = "…64 hex…"   # `wask-scheduler --hash-token <TOKEN>` prints it
 //! weight = 2                  # share of the cluster relative to others
 //! max_in_flight = 64          # tasks running at once
 //! max_unfinished = 100000     # tasks submitted and not finished
@@ -13,6 +13,8 @@
 //! default_time_ms = 60000
 //! max_time_ms = 600000
 //! max_memory = "1GiB"
+//! max_stack = "1MiB"          # wasm stack; also default_stack, and
+//!                             # default_/max_ result and output sizes
 //! ```
 //!
 //! Tokens are stored only as blake3 hashes; a presented token is hashed and
@@ -95,6 +97,10 @@ pub struct LimitsEntry {
     pub default_output: Option<Size>,
     /// Most output size.
     pub max_output: Option<Size>,
+    /// Default wasm stack.
+    pub default_stack: Option<Size>,
+    /// Most wasm stack.
+    pub max_stack: Option<Size>,
 }
 
 /// A parsed, checked configuration.
@@ -156,6 +162,7 @@ impl Tenants {
                 memory_bytes: size(&l.max_memory, max.memory_bytes)?.min(max.memory_bytes),
                 result_bytes: size(&l.max_result, max.result_bytes)?.min(max.result_bytes),
                 output_bytes: size(&l.max_output, max.output_bytes)?.min(max.output_bytes),
+                stack_bytes: size(&l.max_stack, max.stack_bytes)?.min(max.stack_bytes),
             };
             let defaults = ResolvedLimits {
                 time_ms: l
@@ -168,6 +175,8 @@ impl Tenants {
                     .min(max_limits.result_bytes),
                 output_bytes: size(&l.default_output, defaults.output_bytes)?
                     .min(max_limits.output_bytes),
+                stack_bytes: size(&l.default_stack, defaults.stack_bytes)?
+                    .min(max_limits.stack_bytes),
             };
             let weight = t.weight.unwrap_or(1);
             if weight == 0 {

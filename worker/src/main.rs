@@ -5,7 +5,7 @@ use clap::Parser;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use wask_proto::scheduler_file::SchedulerFile;
-use wask_worker::sandbox::SandboxConfig;
+use wask_worker::sandbox::{Compiler, SandboxConfig};
 use wask_worker::server::{Worker, WorkerConfig};
 
 /// A worker of a wask cluster: runs tasks in fresh wasmtime sandboxes on its
@@ -54,6 +54,41 @@ struct Args {
     /// address of the connection to the scheduler, with the bound port).
     #[arg(long, value_name = "HOST:PORT")]
     advertise: Option<String>,
+    /// Seconds the compilation of one module may take. Modules compile in
+    /// a child process, which is killed past this; the module is refused.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    compile_timeout: f64,
+    /// Address space the compile process may map, e.g. 2GiB; a module
+    /// needing more to compile is refused.
+    #[arg(long, value_name = "BYTES", default_value = "2GiB", value_parser = wask_proto::limits::parse_bytes)]
+    compile_memory: u64,
+}
+
+/// The first argument that makes this binary the compile process of a
+/// worker (see `wask_worker::sandbox::Compiler`), not a worker.
+const COMPILE_MODE: &str = "--compile-module";
+
+fn main() -> std::process::ExitCode {
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == COMPILE_MODE)
+    {
+        return wask_worker::sandbox::serve_compile();
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("Error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:?}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 fn target(args: &Args) -> anyhow::Result<(SocketAddr, Vec<u8>)> {
@@ -103,8 +138,7 @@ fn secret(args: &Args) -> anyhow::Result<String> {
         .with_context(|| format!("reading the cluster secret from {}", path.display()))
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -120,6 +154,16 @@ async fn main() -> anyhow::Result<()> {
             .unwrap_or(1)
     });
     anyhow::ensure!(nthreads >= 1, "--nthreads must be at least 1");
+    anyhow::ensure!(
+        args.compile_timeout.is_finite() && args.compile_timeout > 0.0,
+        "--compile-timeout must be a positive number of seconds"
+    );
+    let compiler = Compiler::Subprocess {
+        program: std::env::current_exe().context("finding this program to run its compiler")?,
+        args: vec![COMPILE_MODE.into()],
+        time_limit: std::time::Duration::from_secs_f64(args.compile_timeout),
+        memory_limit: args.compile_memory,
+    };
     let config = WorkerConfig {
         scheduler,
         scheduler_cert,
@@ -131,6 +175,7 @@ async fn main() -> anyhow::Result<()> {
         advertise: args.advertise.clone(),
         sandbox: SandboxConfig {
             max_instances: nthreads as u32 + 2,
+            compiler,
             ..SandboxConfig::default()
         },
     };

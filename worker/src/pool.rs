@@ -16,9 +16,9 @@ use std::time::Duration;
 use wask_proto::TaskError;
 use wask_proto::limits::ResolvedLimits;
 
-/// Native stack of a wasm thread: wasm may use `max_wasm_stack` of it, the
-/// host functions and wasmtime's frames the rest.
-const THREAD_STACK: usize = 8 << 20;
+/// Native stack of a wasm thread: wasm may use up to its task's stack limit
+/// (at most `MAX_STACK`), the host functions and wasmtime's frames the rest.
+const THREAD_STACK: usize = wask_proto::limits::MAX_STACK as usize + (4 << 20);
 
 /// One task call to run.
 pub struct Job {

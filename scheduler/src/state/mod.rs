@@ -69,19 +69,13 @@ pub struct CoreConfig {
 }
 
 impl Default for CoreConfig {
-    /// Saturation 2, [`ResolvedLimits::default`] as defaults, and caps of
-    /// one hour, 4 GiB of memory (all a wasm32 instance can address), the
-    /// largest payload as result size and 16 MiB of output.
+    /// Saturation 2, [`ResolvedLimits::default`] as defaults and
+    /// [`ResolvedLimits::CLUSTER_MAX`] as caps.
     fn default() -> Self {
         CoreConfig {
             saturation: 2,
             defaults: ResolvedLimits::default(),
-            max_limits: ResolvedLimits {
-                time_ms: 3_600_000,
-                memory_bytes: 4 << 30,
-                result_bytes: wask_proto::limits::MAX_PAYLOAD as u64,
-                output_bytes: 16 << 20,
-            },
+            max_limits: ResolvedLimits::CLUSTER_MAX,
             tenants: Vec::new(),
         }
     }

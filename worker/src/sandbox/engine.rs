@@ -1,6 +1,7 @@
 //! The wasmtime `Engine` of a worker: the pooling allocator sized from the
 //! [`SandboxConfig`], epoch interruption, a bounded wasm stack, and exactly
 //! the wasm features that `wask_proto::module::features()` accepts.
+//! [`code_config`] is the part that decides the machine code.
 
 use super::{SandboxConfig, SandboxError};
 use wask_proto::module::ModulePolicy;
@@ -31,8 +32,8 @@ const MAX_CEILING: u64 = 4 << 30;
 /// those resident saves page faults and a syscall on every task.
 const KEEP_RESIDENT: usize = 2 << 20;
 
-/// Builds the engine for `cfg`.
-pub(super) fn build(cfg: &SandboxConfig) -> Result<Engine, SandboxError> {
+/// Checks `cfg`.
+pub(super) fn check(cfg: &SandboxConfig) -> Result<(), SandboxError> {
     if cfg.max_instances == 0 {
         return Err(SandboxError::Config(
             "max_instances must be at least 1".into(),
@@ -44,36 +45,19 @@ pub(super) fn build(cfg: &SandboxConfig) -> Result<Engine, SandboxError> {
             cfg.memory_ceiling
         )));
     }
-    if cfg.max_wasm_stack == 0 {
-        return Err(SandboxError::Config(
-            "max_wasm_stack must not be zero".into(),
-        ));
-    }
     if cfg.epoch_tick.is_zero() {
         return Err(SandboxError::Config("epoch_tick must not be zero".into()));
     }
+    Ok(())
+}
 
-    let n = cfg.max_instances;
-    let mut pool = PoolingAllocationConfig::new();
-    pool.total_core_instances(n)
-        .total_memories(n)
-        .total_tables(n.saturating_mul(max_tables()))
-        .max_memories_per_module(1)
-        .max_tables_per_module(max_tables())
-        .table_elements(max_table_elements())
-        .max_memory_size(cfg.memory_ceiling as usize)
-        // Instance metadata grows with the functions a module exposes through
-        // tables; the 1 MiB default is tight for large Rust guests.
-        .max_core_instance_size(4 << 20)
-        .linear_memory_keep_resident(KEEP_RESIDENT)
-        .table_keep_resident(64 << 10)
-        .pagemap_scan(Enabled::Auto);
-
+/// The settings that decide the machine code: the same in every tier's
+/// engine and in the compile subprocess, so that an artifact compiled by
+/// one loads into any of them.
+pub(super) fn code_config() -> Config {
     let mut config = Config::new();
     config
-        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
         .epoch_interruption(true)
-        .max_wasm_stack(cfg.max_wasm_stack)
         .cranelift_opt_level(OptLevel::Speed)
         // The same task gives the same bytes on any machine: NaN bit patterns
         // would otherwise depend on the host CPU.
@@ -91,5 +75,35 @@ pub(super) fn build(cfg: &SandboxConfig) -> Result<Engine, SandboxError> {
             wask_proto::module::features() - WasmFeatures::GC_TYPES,
             true,
         );
+    config
+}
+
+/// The engine of one stack tier: `cfg`'s instance pool and a wasm stack of
+/// `stack` bytes.
+pub(super) fn build(cfg: &SandboxConfig, stack: usize) -> Result<Engine, SandboxError> {
+    check(cfg)?;
+
+    let n = cfg.max_instances;
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_core_instances(n)
+        .total_memories(n)
+        .total_tables(n.saturating_mul(max_tables()))
+        .max_memories_per_module(1)
+        .max_tables_per_module(max_tables())
+        .table_elements(max_table_elements())
+        .max_memory_size(cfg.memory_ceiling as usize)
+        // Instance metadata grows with the functions a module exposes through
+        // tables; the 1 MiB default is tight for large Rust guests.
+        .max_core_instance_size(4 << 20)
+        .linear_memory_keep_resident(KEEP_RESIDENT)
+        .table_keep_resident(64 << 10)
+        .pagemap_scan(Enabled::Auto);
+
+    let mut config = code_config();
+    config
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+        .max_wasm_stack(stack)
+        // Unused (no async), but wasmtime requires it to exceed the above.
+        .async_stack_size(stack + (1 << 20));
     Engine::new(&config).map_err(|e| SandboxError::Engine(format!("{e:#}")))
 }

@@ -4,7 +4,8 @@
 //! Growth past the memory limit is refused the way the spec allows
 //! (`memory.grow` returns -1), so a guest that can cope with it may; the
 //! refusal is recorded so that, if the call then fails, the error names the
-//! memory limit rather than the abort that followed.
+//! memory limit rather than the abort that followed. A refused `table.grow`
+//! is recorded the same way.
 
 use wasmtime::ResourceLimiter;
 
@@ -19,6 +20,8 @@ pub(super) struct CallLimiter {
     /// Whether a memory (initial or grown) was refused for being over
     /// `memory_bytes`.
     pub(super) memory_refused: bool,
+    /// The largest table size refused, if any.
+    pub(super) table_refused: Option<usize>,
 }
 
 impl CallLimiter {
@@ -29,6 +32,7 @@ impl CallLimiter {
             table_elements,
             tables,
             memory_refused: false,
+            table_refused: None,
         }
     }
 }
@@ -53,7 +57,11 @@ impl ResourceLimiter for CallLimiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= self.table_elements)
+        if desired > self.table_elements {
+            self.table_refused = Some(self.table_refused.map_or(desired, |d| d.max(desired)));
+            return Ok(false);
+        }
+        Ok(true)
     }
 
     fn instances(&self) -> usize {
@@ -81,6 +89,8 @@ mod tests {
         assert!(!l.memory_growing(2 << 16, 3 << 16, None).unwrap());
         assert!(l.memory_refused);
         assert!(l.table_growing(0, 10, None).unwrap());
+        assert_eq!(l.table_refused, None);
         assert!(!l.table_growing(10, 11, None).unwrap());
+        assert_eq!(l.table_refused, Some(11));
     }
 }

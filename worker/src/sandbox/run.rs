@@ -7,7 +7,8 @@
 //!    limit, a sleep past the time limit, `proc_exit`);
 //! 2. an epoch interrupt: [`TaskError::Timeout`];
 //! 3. memory refused by the limiter: [`TaskError::MemoryLimit`] (the guest's
-//!    allocator aborts when it cannot grow, so the trap is only a symptom);
+//!    allocator aborts when it cannot grow, so the trap is only a symptom),
+//!    then a refused `table.grow` ([`Limit::TableElements`]);
 //! 4. stack exhaustion: [`TaskError::StackOverflow`], for wasmtime's
 //!    native stack and for the shadow stack rustc keeps in linear memory
 //!    (see [`super::stack`]);
@@ -16,7 +17,7 @@
 
 use super::call::Call;
 use super::limits::CallLimiter;
-use super::{CompiledInner, RunOutput, RunRequest, Sandbox, engine, stack, ticker};
+use super::{CompiledInner, Linked, RunOutput, RunRequest, Sandbox, engine, stack, ticker, tiers};
 use std::time::Instant;
 use wask_proto::TaskError;
 use wask_proto::error::Limit;
@@ -51,18 +52,23 @@ fn abi(message: String) -> Stop {
 /// Runs `req` against `module` in a fresh store.
 pub(super) fn run(sandbox: &Sandbox, module: &CompiledInner, req: RunRequest<'_>) -> RunOutput {
     let started = Instant::now();
+    let failed = |result: TaskError| RunOutput {
+        result: Err(result),
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+        elapsed: started.elapsed(),
+    };
+    let module = match module.linked(&sandbox.tiers, tiers::tier_of(req.limits.stack_bytes)) {
+        Ok(linked) => linked,
+        Err(e) => return failed(e),
+    };
     let Some(&task) = module.tasks.get(req.func as usize) else {
         let message = format!(
             "task number {} does not exist; the module has {} tasks",
             req.func,
             module.tasks.len()
         );
-        return RunOutput {
-            result: Err(TaskError::Abi { message }),
-            stdout: Vec::new(),
-            stderr: Vec::new(),
-            elapsed: started.elapsed(),
-        };
+        return failed(TaskError::Abi { message });
     };
     let memory_limit = req.limits.memory_bytes.min(sandbox.memory_ceiling);
     let limiter = CallLimiter::new(
@@ -71,7 +77,7 @@ pub(super) fn run(sandbox: &Sandbox, module: &CompiledInner, req: RunRequest<'_>
         engine::max_tables() as usize,
     );
     let call = Call::new(limiter, module.memory, req.limits, req.seed, started);
-    let mut store = Store::new(&sandbox.engine, call);
+    let mut store = Store::new(module.pre.module().engine(), call);
     store.limiter(|call| &mut call.limiter);
     // Before instantiation, so that a start function that loops stops too.
     // The time limit is granted in steps of at most CANCEL_CHECK_TICKS and
@@ -121,7 +127,7 @@ const CANCEL_CHECK_TICKS: u64 = 10;
 /// Instantiates, passes `args`, calls `task` and reads its output.
 fn call_task(
     store: &mut Store<Call>,
-    module: &CompiledInner,
+    module: &Linked,
     task: ModuleExport,
     args: &[u8],
     result_max: u64,
@@ -138,11 +144,7 @@ fn call_task(
 
 /// Whether the instance's shadow stack pointer wrapped (see
 /// [`super::stack`]).
-fn shadow_stack_ran_out(
-    store: &mut Store<Call>,
-    module: &CompiledInner,
-    instance: Instance,
-) -> bool {
+fn shadow_stack_ran_out(store: &mut Store<Call>, module: &Linked, instance: Instance) -> bool {
     let Some(export) = &module.stack_pointer else {
         return false;
     };
@@ -161,7 +163,7 @@ fn shadow_stack_ran_out(
 /// Passes `args` to `task` of `instance`, calls it and reads its output.
 fn call_instance(
     store: &mut Store<Call>,
-    module: &CompiledInner,
+    module: &Linked,
     instance: Instance,
     task: ModuleExport,
     args: &[u8],
@@ -274,6 +276,13 @@ fn classify(stop: Stop, call: &mut Call, limit_ms: u64, memory_limit: u64) -> Ta
     if call.limiter.memory_refused {
         return TaskError::MemoryLimit {
             limit_bytes: memory_limit,
+        };
+    }
+    if let Some(size) = call.limiter.table_refused {
+        return TaskError::LimitExceeded {
+            limit: Limit::TableElements,
+            size: size as u64,
+            max: engine::max_table_elements() as u64,
         };
     }
     if trap == Some(Trap::StackOverflow) || call.stack_ran_out {

@@ -1,13 +1,14 @@
-//! The epoch ticker: a thread that advances the engine's epoch every tick,
+//! The epoch ticker: a thread that advances the engines' epoch every tick,
 //! which is what interrupts a task past its time limit.
 //!
 //! Each store gets a deadline of `ceil(time / tick) + 1` epochs. A late tick
 //! only ever makes a timeout fire later than the limit, never earlier.
 
+use super::tiers::Tiers;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
-use wasmtime::Engine;
 
 /// Owns the ticker thread; dropping it stops and joins the thread.
 pub(super) struct Ticker {
@@ -17,13 +18,14 @@ pub(super) struct Ticker {
 }
 
 impl Ticker {
-    /// Starts a thread that calls `engine.increment_epoch()` every `tick`.
-    pub(super) fn start(engine: Engine, tick: Duration) -> std::io::Result<Ticker> {
+    /// Starts a thread that advances the epoch of every engine of `tiers`
+    /// every `tick`.
+    pub(super) fn start(tiers: Arc<Tiers>, tick: Duration) -> std::io::Result<Ticker> {
         let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
         let thread = std::thread::Builder::new()
             .name("wask-epoch".into())
             .stack_size(64 << 10)
-            .spawn(move || tick_until_stopped(&engine, tick, &stopped))?;
+            .spawn(move || tick_until_stopped(&tiers, tick, &stopped))?;
         Ok(Ticker {
             stop: Some(stop),
             thread: Some(thread),
@@ -31,10 +33,10 @@ impl Ticker {
     }
 }
 
-fn tick_until_stopped(engine: &Engine, tick: Duration, stopped: &Receiver<()>) {
+fn tick_until_stopped(tiers: &Tiers, tick: Duration, stopped: &Receiver<()>) {
     loop {
         match stopped.recv_timeout(tick) {
-            Err(RecvTimeoutError::Timeout) => engine.increment_epoch(),
+            Err(RecvTimeoutError::Timeout) => tiers.increment_epochs(),
             Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
         }
     }

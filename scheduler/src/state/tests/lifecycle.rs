@@ -73,12 +73,14 @@ fn limits_take_defaults_and_are_capped() {
         memory_bytes: 20,
         result_bytes: 30,
         output_bytes: 40,
+        stack_bytes: 128 << 10,
     };
     let max_limits = ResolvedLimits {
         time_ms: 100,
         memory_bytes: 200,
         result_bytes: 300,
         output_bytes: 400,
+        stack_bytes: 1 << 20,
     };
     let mut sim = Sim::bare(CoreConfig {
         saturation: 1,
@@ -102,6 +104,7 @@ fn limits_take_defaults_and_are_capped() {
         memory_bytes: Some(50),
         result_bytes: None,
         output_bytes: None,
+        stack_bytes: Some(4 << 20),
     };
     match &sim.submit(CA, vec![s])[..] {
         [Action::Compute { task, .. }] => assert_eq!(
@@ -110,7 +113,8 @@ fn limits_take_defaults_and_are_capped() {
                 time_ms: 100,
                 memory_bytes: 50,
                 result_bytes: 30,
-                output_bytes: 40
+                output_bytes: 40,
+                stack_bytes: 1 << 20,
             }
         ),
         other => panic!("expected one Compute, got {other:?}"),

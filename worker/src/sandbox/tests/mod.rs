@@ -7,6 +7,7 @@
 
 mod abi;
 mod failures;
+mod tiers;
 mod wasi;
 
 use super::test_guest::{module, packed, with_tasks};
@@ -25,8 +26,8 @@ pub(super) fn sandbox() -> &'static Sandbox {
         Sandbox::new(SandboxConfig {
             max_instances: 16,
             memory_ceiling: 64 << 20,
-            max_wasm_stack: 512 << 10,
             epoch_tick: Duration::from_millis(1),
+            compiler: Default::default(),
         })
         .expect("sandbox")
     })
@@ -38,6 +39,7 @@ pub(super) fn limits() -> ResolvedLimits {
         memory_bytes: 16 << 20,
         result_bytes: 1 << 20,
         output_bytes: 1 << 20,
+        stack_bytes: 512 << 10,
     }
 }
 

@@ -297,22 +297,22 @@ fn proc_exit_ends_the_task_with_a_trap() {
 #[test]
 fn every_wasi_function_is_defined() {
     let compiled = sandbox().compile(&returning("\x00")).unwrap();
+    let tier = crate::sandbox::default_tier();
+    let linked = compiled.inner.linked(&sandbox().tiers, tier).unwrap();
+    let engine_and_linker = sandbox().tiers.get(tier).unwrap();
     let limiter = limits::CallLimiter::new(1 << 16, 1, 1);
-    let call = Call::new(
-        limiter,
-        compiled.inner.memory,
-        limits(),
-        [0; 32],
-        Instant::now(),
-    );
-    let mut store = wasmtime::Store::new(&sandbox().engine, call);
+    let call = Call::new(limiter, linked.memory, limits(), [0; 32], Instant::now());
+    let mut store = wasmtime::Store::new(&engine_and_linker.engine, call);
     for name in WASI_FUNCTIONS {
         assert!(
-            sandbox().linker.get(&mut store, WASI_MODULE, name).is_ok(),
+            engine_and_linker
+                .linker
+                .get(&mut store, WASI_MODULE, name)
+                .is_ok(),
             "{name} is not defined"
         );
     }
-    let defined: Vec<String> = sandbox()
+    let defined: Vec<String> = engine_and_linker
         .linker
         .iter(&mut store)
         .map(|(module, name, _)| format!("{module}.{name}"))
