@@ -56,3 +56,4 @@ pub use module::{Module, Task};
 pub use options::Options;
 pub use wask_proto::msg::ClusterInfo;
 pub use wask_proto::{TaskError, TaskKey};
+pub use wask_worker::sandbox::Compiler;

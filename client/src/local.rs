@@ -8,7 +8,7 @@ use wask_proto::limits::ResolvedLimits;
 use wask_scheduler::server::{Authenticator, OpenAccess, Scheduler, SchedulerConfig};
 use wask_scheduler::state::CoreConfig;
 use wask_scheduler::tenants::Tenants;
-use wask_worker::sandbox::SandboxConfig;
+use wask_worker::sandbox::{Compiler, SandboxConfig};
 use wask_worker::server::{Worker, WorkerConfig};
 
 /// An embedded cluster, like dask's `LocalCluster`.
@@ -27,6 +27,7 @@ pub struct LocalClusterBuilder {
     saturation: u32,
     defaults: ResolvedLimits,
     tenants: Option<String>,
+    compiler: Compiler,
 }
 
 impl Default for LocalClusterBuilder {
@@ -38,11 +39,22 @@ impl Default for LocalClusterBuilder {
             saturation: 256,
             defaults: ResolvedLimits::default(),
             tenants: None,
+            compiler: Compiler::InProcess,
         }
     }
 }
 
 impl LocalClusterBuilder {
+    /// Where the workers compile modules. The default compiles in this
+    /// process, without a time or memory bound: an embedded cluster runs its
+    /// own user's code. To bound it, point a
+    /// [`Compiler::Subprocess`] at a `wask-worker` binary (with the
+    /// argument `--compile-module`), as `wask-worker` processes do.
+    pub fn compiler(mut self, compiler: Compiler) -> Self {
+        self.compiler = compiler;
+        self
+    }
+
     /// Number of workers (default 2).
     pub fn workers(mut self, n: usize) -> Self {
         self.workers = n;
@@ -127,6 +139,7 @@ impl LocalClusterBuilder {
                 sandbox: SandboxConfig {
                     max_instances: self.threads_per_worker as u32 + 2,
                     memory_ceiling: ResolvedLimits::CLUSTER_MAX.memory_bytes,
+                    compiler: self.compiler.clone(),
                     ..SandboxConfig::default()
                 },
             })

@@ -30,7 +30,18 @@ struct Harness {
 
 impl Harness {
     async fn start() -> Harness {
-        let cluster = LocalCluster::builder().workers(1).start().await.unwrap();
+        // Modules compile in a child process, as in a `wask-worker`.
+        let cluster = LocalCluster::builder()
+            .workers(1)
+            .compiler(wask::Compiler::Subprocess {
+                program: wask_tests::procs::bin("wask-worker"),
+                args: vec!["--compile-module".into()],
+                time_limit: std::time::Duration::from_secs(120),
+                memory_limit: 2 << 30,
+            })
+            .start()
+            .await
+            .unwrap();
         let client = Client::connect(cluster.address()).await.unwrap();
         let faulty = client.load_module(FAULTY).await.unwrap();
         let inc = faulty.task::<(i64,), i64>("inc").unwrap();
@@ -495,8 +506,8 @@ async fn bad_modules_are_refused() {
     // 15. 100,000 nested blocks: valid wasm within every limit, so it is
     // accepted, compiled and run without harming the worker. Compiling it
     // is the slow part of this file (seconds: cranelift's time grows faster
-    // than linearly with the blocks of one function); the worker does it on
-    // a blocking thread, with no time limit.
+    // than linearly with the blocks of one function); the worker does it in
+    // its compile process, within the time limit.
     let depth = 100_000;
     let wat = format!(
         r#"(module
