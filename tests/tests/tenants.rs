@@ -10,6 +10,7 @@ use wask_tests::{FAULTY, MATH, eventually};
 const TOKEN_A: &str = "tenant-a-token-0123456789abcdef";
 const TOKEN_B: &str = "tenant-b-token-fedcba9876543210";
 const TOKEN_C: &str = "tenant-c-token-aaaaaaaaaaaaaaaa";
+const TOKEN_D: &str = "tenant-d-token-bbbbbbbbbbbbbbbb";
 
 fn hash(t: &str) -> String {
     wask_scheduler::tenants::hash_token(t)
@@ -32,10 +33,17 @@ max_bytes = 1000
 name = "c"
 token_blake3 = "{}"
 max_module_bytes = 1000
+
+[[tenant]]
+name = "d"
+token_blake3 = "{}"
+[tenant.limits]
+max_stack = "64KiB"
 "#,
         hash(TOKEN_A),
         hash(TOKEN_B),
-        hash(TOKEN_C)
+        hash(TOKEN_C),
+        hash(TOKEN_D)
     )
 }
 
@@ -293,4 +301,53 @@ async fn a_flood_from_one_tenant_does_not_delay_another() {
     assert!(a_done < 1_000, "B waited behind {a_done} of A's tasks");
     drop(flood);
     cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stack_limits_are_per_task_and_capped_per_tenant() {
+    let cluster = cluster().await;
+    let a = connect(&cluster, TOKEN_A).await;
+    let d = connect(&cluster, TOKEN_D).await;
+    let depth_a = a.load_module(FAULTY).await.unwrap();
+    let depth_a = depth_a.task::<(u64,), u64>("depth").unwrap();
+    let overflow = |r: &Result<u64, Error>| {
+        matches!(
+            r,
+            Err(Error::Task {
+                error: TaskError::StackOverflow,
+                ..
+            })
+        )
+    };
+    // 3000 small frames fit the default 512 KiB stack, not 64 KiB.
+    let n = 3000;
+    assert_eq!(a.submit(&depth_a, (n,)).unwrap().result().await.unwrap(), n);
+    let small = Options::new().stack_limit(64 << 10);
+    let r = a
+        .submit_with(&depth_a, (n,), &small)
+        .unwrap()
+        .result()
+        .await;
+    assert!(overflow(&r), "{r:?}");
+    // 20,000 need more than the default, and get it when asked for.
+    let r = a.submit(&depth_a, (20_000,)).unwrap().result().await;
+    assert!(overflow(&r), "{r:?}");
+    let big = Options::new().stack_limit(8 << 20);
+    let r = a
+        .submit_with(&depth_a, (20_000,), &big)
+        .unwrap()
+        .result()
+        .await;
+    assert_eq!(r.unwrap(), 20_000);
+
+    // Tenant D's maximum is 64 KiB: asking for more gets 64 KiB, by
+    // default too.
+    let depth_d = d.load_module(FAULTY).await.unwrap();
+    let depth_d = depth_d.task::<(u64,), u64>("depth").unwrap();
+    let r = d.submit_with(&depth_d, (n,), &big).unwrap().result().await;
+    assert!(overflow(&r), "{r:?}");
+    let r = d.submit(&depth_d, (n,)).unwrap().result().await;
+    assert!(overflow(&r), "{r:?}");
+    let r = d.submit_with(&depth_d, (10,), &big).unwrap().result().await;
+    assert_eq!(r.unwrap(), 10);
 }

@@ -64,6 +64,16 @@ pub fn recurse(n: u64) -> u64 {
     recurse(black_box(n + 1)).wrapping_add(black_box(1))
 }
 
+/// Recursion `n` calls deep (small frames, on the wasm stack), then `n`.
+#[wask_guest::task]
+pub fn depth(n: u64) -> u64 {
+    if n == 0 {
+        0
+    } else {
+        depth(black_box(n - 1)).wrapping_add(black_box(1))
+    }
+}
+
 /// Unbounded recursion with 1 KiB frames: Rust keeps such locals on the
 /// shadow stack in linear memory, which runs out first and ends in an
 /// out-of-bounds access.
