@@ -12,6 +12,14 @@ pub const MAX_UNI_STREAMS: u32 = 16;
 /// Most bidirectional streams a peer may have open at once.
 pub const MAX_BIDI_STREAMS: u32 = 64;
 
+/// Ack-eliciting packets a peer may receive before it must acknowledge
+/// (QUIC's ACK frequency extension; the default acknowledges every other
+/// packet). Control messages are small and frequent: an acknowledgement per
+/// pair of them was a packet, a syscall and a wake-up each way. The peer
+/// still acknowledges within its `max_ack_delay`, and an answer carries the
+/// acknowledgement of its request.
+const ACK_THRESHOLD: u32 = 16;
+
 /// Transport settings shared by every wask connection: bounded streams and
 /// windows (so a peer cannot make us buffer without bound), keep-alives and
 /// an idle timeout (so a dead or silent peer is dropped).
@@ -24,6 +32,9 @@ pub fn transport_config() -> Arc<TransportConfig> {
     t.send_window(64 << 20);
     t.keep_alive_interval(Some(Duration::from_secs(5)));
     t.max_idle_timeout(Some(VarInt::from_u32(30_000).into()));
+    let mut acks = quinn::AckFrequencyConfig::default();
+    acks.ack_eliciting_threshold(VarInt::from_u32(ACK_THRESHOLD));
+    t.ack_frequency_config(Some(acks));
     Arc::new(t)
 }
 
