@@ -63,8 +63,7 @@ async fn interrupted(args: &[&str]) -> Run {
         let mut out = String::new();
         stdout.read_line(&mut out).unwrap();
         assert!(out.starts_with("key: "), "{out:?}");
-        // The handler is installed right after the key is printed.
-        std::thread::sleep(std::time::Duration::from_millis(300));
+        // The handler is installed before the key is printed.
         let kill = std::process::Command::new("kill")
             .args(["-INT", &child.id().to_string()])
             .status()

@@ -62,16 +62,11 @@ impl Connect {
     }
 }
 
-/// How long [`close`] lets the connection's driver run after closing.
-const CLOSE_GRACE: Duration = Duration::from_millis(50);
-
-/// Closes the connection and gives quinn's driver task a moment to send the
-/// close: the process exits right after, and a close that never left would
-/// leave the scheduler holding this client's keys until the 30 s idle
-/// timeout. (`wask::Client` has no awaitable close to wait on instead.)
+/// Closes the connection and waits until the scheduler has been told: the
+/// process exits right after, and a close that never left would leave the
+/// scheduler holding this client's keys until the idle timeout.
 pub async fn close(client: wask::Client) {
-    client.close();
-    tokio::time::sleep(CLOSE_GRACE).await;
+    client.shutdown().await;
 }
 
 #[cfg(test)]

@@ -90,10 +90,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         options = options.timeout(limit);
     }
     let future = client.submit_encoded(&module, &args.task, call, &options)?;
+    // Listening before the key is printed: a Ctrl-C right after it (a
+    // script reading the key) cancels the call instead of killing us.
+    let mut interrupt = wask_net::shutdown::Shutdown::listen();
     println!("key: {}", future.key());
     let outcome = tokio::select! {
         outcome = future.result_bytes() => Some(outcome),
-        _ = tokio::signal::ctrl_c() => None,
+        _ = interrupt.signalled() => None,
     };
     if outcome.is_none() {
         // Closing the connection also makes the cluster forget the call;
