@@ -153,6 +153,10 @@ pub struct ClusterInfo {
     pub workers: Vec<WorkerInfo>,
     /// Tasks the scheduler knows for the asking tenant.
     pub tasks: u64,
+    /// Module uploads the scheduler has received from the asking tenant's
+    /// clients. Loading a module the scheduler already has (from any
+    /// client of the tenant) uploads nothing, so this does not grow.
+    pub module_uploads: u64,
 }
 
 /// One worker in [`ClusterInfo`].

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 use wask::{Client, Error, LocalCluster, Options};
-use wask_tests::{MATH, eventually};
+use wask_tests::{FAULTY, MATH, eventually};
 
 async fn executed(client: &Client) -> u64 {
     client
@@ -207,4 +207,86 @@ async fn losing_the_scheduler_fails_pending_futures() {
         client.submit(&inc, (1,)),
         Err(Error::ConnectionLost(_))
     ));
+}
+
+async fn uploads(c: &Client) -> u64 {
+    c.info().await.unwrap().module_uploads
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_module_is_uploaded_once() {
+    let cluster = LocalCluster::start(1).await.unwrap();
+    let first = Client::connect(cluster.address()).await.unwrap();
+    assert_eq!(uploads(&first).await, 0);
+    let math = first.load_module(MATH).await.unwrap();
+    assert_eq!(uploads(&first).await, 1);
+
+    // Again from the same client, then from another one: the scheduler has
+    // the hash, so nothing is sent, and the handles work.
+    let again = first.load_module(MATH).await.unwrap();
+    let second = Client::connect(cluster.address()).await.unwrap();
+    let theirs = second.load_module(MATH).await.unwrap();
+    assert_eq!(uploads(&first).await, 1);
+    assert_eq!(uploads(&second).await, 1);
+    for (client, module) in [(&first, &math), (&first, &again), (&second, &theirs)] {
+        let inc = module.task::<(i64,), i64>("inc").unwrap();
+        assert_eq!(client.submit(&inc, (1,)).unwrap().await.unwrap(), 2);
+    }
+
+    // A module the scheduler lacks is uploaded: the count does move.
+    second.load_module(FAULTY).await.unwrap();
+    assert_eq!(uploads(&first).await, 2);
+    cluster.shutdown().await;
+}
+
+/// Tasks assigned to the workers and not finished.
+async fn processing(c: &Client) -> u64 {
+    c.info()
+        .await
+        .unwrap()
+        .workers
+        .iter()
+        .map(|w| w.processing)
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn done_is_false_until_the_task_ends() {
+    let cluster = LocalCluster::builder().workers(1).start().await.unwrap();
+    let client = Client::connect(cluster.address()).await.unwrap();
+    let faulty = client.load_module(FAULTY).await.unwrap();
+    let spin = faulty.task::<(), u64>("spin").unwrap();
+    let inc = faulty.task::<(i64,), i64>("inc").unwrap();
+    // Runs until cancelled: the limit is far longer than the test.
+    let running = client
+        .submit_with(
+            &spin,
+            (),
+            &Options::new().timeout(Duration::from_secs(600)).pure(false),
+        )
+        .unwrap();
+    assert!(
+        eventually(Duration::from_secs(30), || async {
+            processing(&client).await == 1
+        })
+        .await,
+        "the spinning task never reached the worker"
+    );
+    // done() read between two answers of the scheduler that both have the
+    // task running, so it was running when done() answered.
+    let done = running.done();
+    assert_eq!(processing(&client).await, 1);
+    assert!(!done, "done() while the task runs");
+    assert!(running.exception().is_none());
+    // Behind it, the only thread is busy: not done either, after a round
+    // trip that has the scheduler dispatch it.
+    let queued = client.submit(&inc, (7,)).unwrap();
+    assert!(processing(&client).await >= 1);
+    assert!(!queued.done());
+
+    running.cancel();
+    assert_eq!(queued.result().await.unwrap(), 8);
+    assert!(queued.done());
+    assert!(running.done());
+    cluster.shutdown().await;
 }

@@ -31,7 +31,7 @@ const HEADER: [&str; 8] = [
 ];
 
 /// The table (columns padded to their widest cell, numbers right-aligned),
-/// then `workers: N` and `tasks: N`.
+/// then `workers: N`, `tasks: N` and `module uploads: N`.
 fn render(info: &ClusterInfo) -> String {
     let rows: Vec<[String; 8]> = info
         .workers
@@ -74,7 +74,12 @@ fn render(info: &ClusterInfo) -> String {
     for row in &rows {
         out += &line(row.each_ref().map(String::as_str));
     }
-    out += &format!("workers: {}\ntasks: {}\n", info.workers.len(), info.tasks);
+    out += &format!(
+        "workers: {}\ntasks: {}\nmodule uploads: {}\n",
+        info.workers.len(),
+        info.tasks,
+        info.module_uploads
+    );
     out
 }
 
@@ -106,6 +111,7 @@ mod tests {
                 },
             ],
             tasks: 5,
+            module_uploads: 2,
         };
         assert_eq!(
             render(&info),
@@ -115,6 +121,7 @@ id  name           address         nthreads  held bytes  held keys  processing  
 12  a-longer-name  10.0.0.2:4001         16           0          0           0         0
 workers: 2
 tasks: 5
+module uploads: 2
 "
         );
     }
@@ -123,7 +130,7 @@ tasks: 5
     fn renders_an_empty_cluster() {
         assert_eq!(
             render(&ClusterInfo::default()),
-            "id  name  address  nthreads  held bytes  held keys  processing  executed\nworkers: 0\ntasks: 0\n"
+            "id  name  address  nthreads  held bytes  held keys  processing  executed\nworkers: 0\ntasks: 0\nmodule uploads: 0\n"
         );
     }
 }

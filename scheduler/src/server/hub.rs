@@ -252,6 +252,7 @@ impl Hub {
                 bytes,
                 info,
             } => {
+                self.modules.count_upload(tenant);
                 let waiting = self.modules.take_waiting(tenant, &hash);
                 match info {
                     Ok(info) => {
@@ -328,7 +329,8 @@ impl Hub {
                 tenant,
                 req,
             } => {
-                let info = self.core.info(tenant);
+                let mut info = self.core.info(tenant);
+                info.module_uploads = self.modules.uploads(tenant);
                 self.send_client(client, ClientEvent::Info { req, info });
             }
         }

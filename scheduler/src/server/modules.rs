@@ -22,6 +22,8 @@ pub(super) struct Modules {
     pending: FastMap<(TenantId, ModuleHash), Vec<(ClientId, u32)>>,
     /// Bytes of modules per tenant.
     bytes: FastMap<TenantId, u64>,
+    /// Uploads received per tenant (accepted or not), for `wask info`.
+    uploads: FastMap<TenantId, u64>,
 }
 
 impl Modules {
@@ -31,7 +33,18 @@ impl Modules {
             entries: Vec::new(),
             pending: new_map(),
             bytes: new_map(),
+            uploads: new_map(),
         }
+    }
+
+    /// Counts one upload received from a client of `tenant`.
+    pub fn count_upload(&mut self, tenant: TenantId) {
+        *self.uploads.entry(tenant).or_default() += 1;
+    }
+
+    /// Uploads received from clients of `tenant`.
+    pub fn uploads(&self, tenant: TenantId) -> u64 {
+        self.uploads.get(&tenant).copied().unwrap_or(0)
     }
 
     pub fn lookup(&self, tenant: TenantId, hash: &ModuleHash) -> Option<ModuleId> {

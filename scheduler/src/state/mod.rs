@@ -201,6 +201,8 @@ impl Core {
         ClusterInfo {
             workers,
             tasks: self.tenants.get(tenant).map_or(0, |t| t.ntasks),
+            // Modules live in the server, which fills this in.
+            module_uploads: 0,
         }
     }
 

@@ -47,7 +47,8 @@ fn one_task_runs_and_its_holder_gets_the_value() {
         sim.core.info(A),
         ClusterInfo {
             workers: vec![worker],
-            tasks: 1
+            tasks: 1,
+            module_uploads: 0,
         }
     );
     assert_eq!(sim.tasks(B), 0);
