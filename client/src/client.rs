@@ -40,6 +40,7 @@ impl std::fmt::Debug for Client {
 pub struct ClientBuilder<S> {
     target: S,
     token: Option<String>,
+    tls_ca: Option<std::path::PathBuf>,
 }
 
 impl<S: ToScheduler> ClientBuilder<S> {
@@ -49,9 +50,19 @@ impl<S: ToScheduler> ClientBuilder<S> {
         self
     }
 
+    /// The certificate file (PEM or DER) to trust instead of the one the
+    /// target carries; needed for a `host:port` target unless
+    /// `$WASK_TLS_CA` names one. Either the CA that issued the scheduler's
+    /// certificate (which must then carry the DNS name `wask`), or the
+    /// scheduler's own certificate, pinned.
+    pub fn tls_ca(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.tls_ca = Some(path.into());
+        self
+    }
+
     /// Connects.
     pub async fn connect(self) -> Result<Client> {
-        let address = self.target.to_scheduler()?;
+        let address = self.target.to_scheduler_trusting(self.tls_ca.as_deref())?;
         let token = self.token.or_else(|| std::env::var("WASK_TOKEN").ok());
         let conn = connection::connect(address.addr, &address.cert_der, token).await?;
         Ok(Client { conn })
@@ -60,16 +71,19 @@ impl<S: ToScheduler> ClientBuilder<S> {
 
 impl Client {
     /// Connects to a scheduler: a [`SchedulerAddress`](crate::SchedulerAddress)
-    /// (e.g. `cluster.address()`) or the path of a scheduler file.
+    /// (e.g. `cluster.address()`), the path of a scheduler file, or a
+    /// `"host:port"` with the certificate to trust in `$WASK_TLS_CA` (or
+    /// given with [`Client::builder`]`(..).tls_ca(..)`).
     pub async fn connect(target: impl ToScheduler) -> Result<Client> {
         Client::builder(target).connect().await
     }
 
-    /// Connection settings (token) before connecting.
+    /// Connection settings (token, certificate) before connecting.
     pub fn builder<S: ToScheduler>(target: S) -> ClientBuilder<S> {
         ClientBuilder {
             target,
             token: None,
+            tls_ca: None,
         }
     }
 

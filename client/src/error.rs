@@ -61,6 +61,16 @@ pub enum Error {
     /// Connecting failed.
     #[error("cannot connect: {0}")]
     Connect(String),
+    /// A scheduler given by address, with no certificate to trust.
+    #[error(
+        "no certificate to trust for the scheduler at {address}: give its CA (or its own \
+         certificate) with Client::builder(address).tls_ca(path) or $WASK_TLS_CA, or connect \
+         with its scheduler file"
+    )]
+    NoTrustedCertificate {
+        /// The address given.
+        address: String,
+    },
     /// Reading a module or scheduler file failed.
     #[error("{path}: {message}")]
     Io {

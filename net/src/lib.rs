@@ -1,9 +1,9 @@
 //! wask-net: the transport every wask process shares.
 //!
 //! # Layout
-//! - [`tls`]: self-signed identities and TLS configs that pin exactly one
-//!   peer certificate (no web PKI: a cluster trusts the certificate it was
-//!   given in its scheduler file).
+//! - [`tls`]: identities (generated self-signed, or given as PEM) and
+//!   client configs that trust exactly one certificate: pinned, or as the
+//!   CA of the server's chain for the name `wask` (no system roots).
 //! - [`endpoint`]: QUIC endpoints with wask's transport settings and ALPNs.
 //! - [`framed`]: the control stream: batched length-prefixed frames.
 //! - [`data`]: one unidirectional stream per large payload.

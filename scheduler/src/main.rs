@@ -36,7 +36,12 @@ struct Args {
     /// listening on all interfaces).
     #[arg(long, value_name = "HOST:PORT")]
     advertise: Option<String>,
-    /// PEM certificate to present instead of a generated self-signed one.
+    /// PEM certificate to present instead of a generated self-signed one,
+    /// followed by any intermediate CAs. The scheduler file carries it, and
+    /// clients using that file pin it as it is. Clients and workers given
+    /// the issuing CA instead (wask-worker --tls-ca, Client tls_ca,
+    /// WASK_TLS_CA) check the chain and the DNS name `wask`, which must be
+    /// among its subject alternative names.
     #[arg(long, value_name = "PEM", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
     /// PEM (PKCS#8) private key of --tls-cert.

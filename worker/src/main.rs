@@ -17,7 +17,8 @@ use wask_worker::server::{Worker, WorkerConfig};
     about = "A worker of a wask cluster: runs each task in a fresh wasmtime sandbox and holds results in memory."
 )]
 struct Args {
-    /// Scheduler address (host:port); needs --tls-ca. Or use --scheduler-file.
+    /// Scheduler address (host:port); needs --tls-ca. Or use
+    /// --scheduler-file.
     #[arg(
         value_name = "SCHEDULER",
         required_unless_present = "scheduler_file",
@@ -27,7 +28,11 @@ struct Args {
     /// Scheduler file written by `wask-scheduler --scheduler-file`.
     #[arg(long, value_name = "FILE", conflicts_with = "scheduler")]
     scheduler_file: Option<PathBuf>,
-    /// The scheduler's certificate (PEM or DER) to pin, with SCHEDULER.
+    /// With SCHEDULER: the certificate to trust (PEM, first one, or DER).
+    /// Either the CA that issued the scheduler's certificate, which must
+    /// then carry the DNS name `wask` among its subject alternative names
+    /// (that name is checked, not the host dialed), or the scheduler's own
+    /// certificate, pinned as it is.
     #[arg(long, value_name = "CERT")]
     tls_ca: Option<PathBuf>,
     /// File holding the cluster secret (default: <scheduler-file>.secret).
@@ -111,15 +116,8 @@ fn target(args: &Args) -> anyhow::Result<(SocketAddr, Vec<u8>)> {
     let addr = resolve(args.scheduler.as_deref().expect("clap requires it"))?;
     let ca = args.tls_ca.as_ref().expect("clap requires it");
     let bytes = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
-    let cert = match std::str::from_utf8(&bytes) {
-        Ok(pem) if pem.contains("-----BEGIN") => {
-            use rustls::pki_types::{CertificateDer, pem::PemObject};
-            CertificateDer::from_pem_slice(pem.as_bytes())
-                .context("parsing the PEM certificate")?
-                .to_vec()
-        }
-        _ => bytes,
-    };
+    let cert = wask_net::tls::certificate_from_file(&bytes)
+        .with_context(|| format!("reading {}", ca.display()))?;
     Ok((addr, cert))
 }
 

@@ -20,8 +20,18 @@ pub struct UsageError(pub String);
 pub struct Connect {
     /// Scheduler file (JSON with the address and the certificate to pin),
     /// as written by `wask-scheduler --scheduler-file`.
-    #[arg(long, value_name = "FILE")]
-    pub scheduler_file: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "scheduler")]
+    pub scheduler_file: Option<PathBuf>,
+    /// Scheduler address instead of a scheduler file; the certificate to
+    /// trust comes from --tls-ca (or $WASK_TLS_CA).
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "scheduler_file")]
+    pub scheduler: Option<String>,
+    /// Certificate file (PEM or DER) to trust: the CA that issued the
+    /// scheduler's certificate (which must carry the DNS name `wask`), or
+    /// the scheduler's own certificate. Default: $WASK_TLS_CA with
+    /// --scheduler; the scheduler file's certificate with --scheduler-file.
+    #[arg(long, value_name = "CERT")]
+    pub tls_ca: Option<PathBuf>,
     /// Tenant token to present. Default: $WASK_TOKEN, if set (preferred: a
     /// command line is visible to other users of the machine).
     #[arg(long, value_name = "TOKEN")]
@@ -46,11 +56,29 @@ pub fn parse_seconds(s: &str) -> Result<Duration, String> {
 impl Connect {
     /// Connects to the scheduler.
     pub async fn client(&self) -> anyhow::Result<wask::Client> {
-        let mut builder = wask::Client::builder(self.scheduler_file.clone());
+        match (&self.scheduler_file, &self.scheduler) {
+            (Some(file), _) => {
+                self.connect(file.clone(), &file.display().to_string())
+                    .await
+            }
+            (None, Some(address)) => self.connect(address.clone(), address).await,
+            (None, None) => Err(anyhow!("give --scheduler-file or --scheduler")),
+        }
+    }
+
+    async fn connect<S: wask::ToScheduler>(
+        &self,
+        target: S,
+        name: &str,
+    ) -> anyhow::Result<wask::Client> {
+        let mut builder = wask::Client::builder(target);
         if let Some(token) = &self.token {
             builder = builder.token(token.clone());
         }
-        let context = || format!("connecting with {}", self.scheduler_file.display());
+        if let Some(ca) = &self.tls_ca {
+            builder = builder.tls_ca(ca.clone());
+        }
+        let context = || format!("connecting with {name}");
         match tokio::time::timeout(self.connect_timeout, builder.connect()).await {
             Ok(connected) => connected.with_context(context),
             Err(_) => Err(anyhow!(
