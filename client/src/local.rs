@@ -136,6 +136,9 @@ impl LocalClusterBuilder {
                 memory_limit: self.memory_limit,
                 listen: "127.0.0.1:0".parse().expect("literal address"),
                 advertise: None,
+                hello_timeout: std::time::Duration::from_secs(
+                    wask_proto::limits::HELLO_TIMEOUT_SECS,
+                ),
                 sandbox: SandboxConfig {
                     max_instances: self.threads_per_worker as u32 + 2,
                     memory_ceiling: ResolvedLimits::CLUSTER_MAX.memory_bytes,

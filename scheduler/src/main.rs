@@ -60,6 +60,10 @@ struct Args {
     /// the one default tenant and no token is needed.
     #[arg(long, value_name = "TOML")]
     config: Option<PathBuf>,
+    /// Seconds a client or worker may take to say hello after connecting
+    /// before it is dropped.
+    #[arg(long, value_name = "SECONDS", default_value_t = wask_proto::limits::HELLO_TIMEOUT_SECS as f64)]
+    hello_timeout: f64,
     /// Print the hash to put in `token_blake3` for TOKEN, and exit.
     #[arg(long, value_name = "TOKEN")]
     hash_token: Option<String>,
@@ -113,6 +117,10 @@ async fn main() -> anyhow::Result<()> {
         }
         _ => Identity::self_signed()?,
     };
+    let hello_timeout = std::time::Duration::try_from_secs_f64(args.hello_timeout)
+        .ok()
+        .filter(|t| !t.is_zero())
+        .context("--hello-timeout must be a positive number of seconds")?;
     let cluster_secret = secret(&args)?;
     let max_limits = ResolvedLimits::CLUSTER_MAX;
     let defaults = ResolvedLimits::default();
@@ -141,7 +149,7 @@ async fn main() -> anyhow::Result<()> {
             max_limits,
             tenants,
         },
-        hello_timeout: std::time::Duration::from_secs(wask_proto::limits::HELLO_TIMEOUT_SECS),
+        hello_timeout,
     })
     .await?;
     let bound = scheduler.address();

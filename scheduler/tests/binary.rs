@@ -38,12 +38,29 @@ fn help_explains_every_flag() {
         "--saturation",
         "--config",
         "--hash-token",
+        "--hello-timeout",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
     }
     assert!(
         help.contains("8786"),
         "--help does not show the default port"
+    );
+    // The name a CA-issued certificate must carry.
+    assert!(help.contains("`wask`"), "{help}");
+}
+
+#[test]
+fn a_zero_hello_timeout_is_refused() {
+    let out = Command::new(BIN)
+        .args(["--host", "127.0.0.1", "--port", "0", "--hello-timeout", "0"])
+        .output()
+        .expect("running the scheduler");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--hello-timeout must be a positive number of seconds"),
+        "{stderr}"
     );
 }
 

@@ -15,7 +15,8 @@ use wask_worker::server::{Worker, WorkerConfig};
 
 use crate::{MATH, eventually};
 
-/// The scheduler's hello timeout in these tests.
+/// The scheduler's and the worker's (peer port) hello timeout in these
+/// tests.
 pub const HELLO_TIMEOUT: Duration = Duration::from_millis(300);
 /// Bound on waiting for a hostile connection to be closed.
 pub const CLOSE_BOUND: Duration = Duration::from_secs(10);
@@ -58,6 +59,8 @@ impl Cluster {
             memory_limit: 1 << 30,
             listen: "127.0.0.1:0".parse().unwrap(),
             advertise: None,
+            // Its peer port drops silent peers as fast as the scheduler.
+            hello_timeout: HELLO_TIMEOUT,
             sandbox: SandboxConfig {
                 max_instances: 3,
                 ..SandboxConfig::default()

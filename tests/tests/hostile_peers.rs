@@ -560,3 +560,40 @@ async fn a_worker_reporting_nonsense_does_not_break_the_cluster() {
     cluster.assert_serves(700).await;
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_peers_on_a_worker_peer_port_are_dropped() {
+    let cluster = Cluster::start().await;
+    let peers = peers_of(&cluster).await;
+    let honest = peers
+        .iter()
+        .find(|p| p.worker == cluster.worker.id())
+        .unwrap_or_else(|| panic!("the worker is not in {peers:?}"));
+    let addr: SocketAddr = honest.address.parse().unwrap();
+    let cert = honest.cert.clone();
+
+    // No stream at all.
+    let silent = raw(addr, &cert, ALPN_PEER).await;
+    let took = assert_closed_with(&silent.conn, codes::HELLO_TIMEOUT, "silent peer").await;
+    // Dropped by the worker's own timer, set from its config, not sooner.
+    assert!(
+        took >= HELLO_TIMEOUT - Duration::from_millis(20),
+        "closed after {took:?}"
+    );
+    assert!(took < CLOSE_BOUND, "closed after {took:?}");
+
+    // A stream with part of a hello that is never finished.
+    let partial = raw(addr, &cert, ALPN_PEER).await;
+    let (mut send, _recv) = partial.conn.open_bi().await.unwrap();
+    let mut hello = 100u32.to_le_bytes().to_vec();
+    hello.extend_from_slice(&[0; 10]);
+    send.write_all(&hello).await.unwrap();
+    assert_closed_with(&partial.conn, codes::HELLO_TIMEOUT, "unfinished peer hello").await;
+
+    // Meanwhile a peer with the secret is still welcome, and the worker
+    // still runs tasks.
+    let (_welcomed, reply) = raw_peer_hello(addr, &cert, SECRET).await;
+    assert_eq!(reply, Some(PeerReply::Welcome));
+    cluster.assert_serves(700).await;
+    cluster.shutdown().await;
+}

@@ -67,6 +67,10 @@ struct Args {
     /// needing more to compile is refused.
     #[arg(long, value_name = "BYTES", default_value = "2GiB", value_parser = wask_proto::limits::parse_bytes)]
     compile_memory: u64,
+    /// Seconds a connection to the peer port may take to say hello (with
+    /// the cluster secret) before it is dropped.
+    #[arg(long, value_name = "SECONDS", default_value_t = wask_proto::limits::HELLO_TIMEOUT_SECS as f64)]
+    hello_timeout: f64,
 }
 
 /// The first argument that makes this binary the compile process of a
@@ -156,6 +160,10 @@ async fn run() -> anyhow::Result<()> {
         args.compile_timeout.is_finite() && args.compile_timeout > 0.0,
         "--compile-timeout must be a positive number of seconds"
     );
+    let hello_timeout = std::time::Duration::try_from_secs_f64(args.hello_timeout)
+        .ok()
+        .filter(|t| !t.is_zero())
+        .context("--hello-timeout must be a positive number of seconds")?;
     let compiler = Compiler::Subprocess {
         program: std::env::current_exe().context("finding this program to run its compiler")?,
         args: vec![COMPILE_MODE.into()],
@@ -171,6 +179,7 @@ async fn run() -> anyhow::Result<()> {
         memory_limit: args.memory_limit,
         listen: SocketAddr::new(args.host, args.port),
         advertise: args.advertise.clone(),
+        hello_timeout,
         sandbox: SandboxConfig {
             max_instances: nthreads as u32 + 2,
             compiler,

@@ -110,9 +110,12 @@ fn help_explains_every_flag() {
         "--host",
         "--port",
         "--advertise",
+        "--hello-timeout",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
     }
+    // The name a CA-issued scheduler certificate must carry.
+    assert!(help.contains("`wask`"), "{help}");
 }
 
 #[test]

@@ -37,6 +37,9 @@ pub struct WorkerConfig {
     pub listen: SocketAddr,
     /// Address peers should use, when it differs from the bound one.
     pub advertise: Option<String>,
+    /// How long a connection to the peer port may take to say hello before
+    /// it is dropped.
+    pub hello_timeout: std::time::Duration,
     /// Sandbox settings.
     pub sandbox: SandboxConfig,
 }
@@ -79,7 +82,12 @@ impl Worker {
         let sched = scheduler_conn::connect(&endpoint, &config, bound, &identity).await?;
         let id = sched.worker;
         let peer_address = sched.peer_address.clone();
-        tokio::spawn(peer::serve(endpoint.clone(), store.clone(), secret.clone()));
+        tokio::spawn(peer::serve(
+            endpoint.clone(),
+            store.clone(),
+            secret.clone(),
+            config.hello_timeout,
+        ));
         let (control, done) = actor::spawn(actor::Setup {
             worker: id,
             sched,

@@ -9,6 +9,7 @@
 use super::store::Store;
 use bytes::Bytes;
 use std::sync::Arc;
+use std::time::Duration;
 use wask_net::{NetError, codes, framed};
 use wask_proto::frame;
 use wask_proto::hash::{FastMap, new_map};
@@ -18,8 +19,14 @@ use wask_proto::{KeyId, PROTOCOL_VERSION, TenantId, WorkerId};
 /// Largest request frame a peer may send.
 const MAX_REQUEST: usize = 1 << 20;
 
-/// Serves `Get`s from `store` to connections that said a good hello.
-pub(super) async fn serve(endpoint: quinn::Endpoint, store: Arc<Store>, secret: Arc<str>) {
+/// Serves `Get`s from `store` to connections that said a good hello within
+/// `hello_timeout`.
+pub(super) async fn serve(
+    endpoint: quinn::Endpoint,
+    store: Arc<Store>,
+    secret: Arc<str>,
+    hello_timeout: Duration,
+) {
     while let Some(incoming) = endpoint.accept().await {
         let store = store.clone();
         let secret = secret.clone();
@@ -29,7 +36,7 @@ pub(super) async fn serve(endpoint: quinn::Endpoint, store: Arc<Store>, secret: 
                 conn.close(codes::PROTOCOL, b"unknown protocol");
                 return;
             }
-            if let Err(e) = serve_conn(&conn, &store, &secret).await {
+            if let Err(e) = serve_conn(&conn, &store, &secret, hello_timeout).await {
                 tracing::debug!(remote = %conn.remote_address(), "peer connection: {e}");
                 conn.close(e.close_code(), e.to_string().as_bytes());
             }
@@ -41,14 +48,20 @@ async fn serve_conn(
     conn: &quinn::Connection,
     store: &Arc<Store>,
     secret: &str,
+    hello_timeout: Duration,
 ) -> Result<(), NetError> {
-    let timeout = std::time::Duration::from_secs(wask_proto::limits::HELLO_TIMEOUT_SECS);
-    let (mut send, mut recv) = tokio::time::timeout(timeout, conn.accept_bi())
-        .await
-        .map_err(|_| NetError::Protocol("no hello in time".into()))??;
-    let body = tokio::time::timeout(timeout, recv.read_to_end(MAX_REQUEST))
-        .await
-        .map_err(|_| NetError::Protocol("no hello in time".into()))??;
+    // One deadline for the whole hello, however the peer dribbles it in.
+    let hello = async {
+        let (send, mut recv) = conn.accept_bi().await?;
+        let body = recv.read_to_end(MAX_REQUEST).await?;
+        Ok::<_, NetError>((send, body))
+    };
+    let Ok(hello) = tokio::time::timeout(hello_timeout, hello).await else {
+        tracing::debug!(remote = %conn.remote_address(), "peer said no hello in time");
+        conn.close(codes::HELLO_TIMEOUT, b"no hello in time");
+        return Ok(());
+    };
+    let (mut send, body) = hello?;
     let ok = match frame::decode_body::<PeerRequest>(strip_prefix(&body)?)? {
         PeerRequest::Hello {
             protocol,
