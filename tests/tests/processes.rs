@@ -4,45 +4,15 @@
 //!
 //! Needs the binaries built: `cargo test --workspace` does it.
 
-use wask::Client;
+use wask::{Client, Error, Options, TaskError};
 use wask_tests::procs::{
-    Host, Proc, START_TIMEOUT, STOP_TIMEOUT, TempDir, run_quickstart, start_scheduler,
-    start_worker, worker_command,
+    Host, Proc, Quickstart, START_TIMEOUT, STOP_TIMEOUT, TempDir, bin, run_quickstart,
+    start_scheduler, start_worker, worker_command,
 };
-use wask_tests::{MATH, eventually};
+use wask_tests::{FAULTY, MATH, eventually};
 
 /// Loopback only: the tests never listen on other interfaces.
 const LOOPBACK: &[&str] = &["--host", "127.0.0.1"];
-
-/// The keys the quickstart prints: `x`'s (from `<Future: …, key: inc-…>`
-/// after `submit(inc, 10)`) and `a.key`.
-fn printed_keys(stdout: &str) -> (String, String) {
-    let mut lines = stdout.lines();
-    lines
-        .by_ref()
-        .find(|l| l.starts_with(">>> x = client.submit(inc, 10)"))
-        .unwrap_or_else(|| panic!("no submit(inc, 10) step in\n{stdout}"));
-    let future = lines.next().unwrap_or_default();
-    let x = future
-        .split("key: ")
-        .nth(1)
-        .and_then(|k| k.strip_suffix('>'))
-        .unwrap_or_else(|| panic!("no future after submit(inc, 10): {future:?}"))
-        .to_string();
-    let a = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("a.key = "))
-        .unwrap_or_else(|| panic!("no a.key line in\n{stdout}"))
-        .to_string();
-    for k in [&x, &a] {
-        let hex = k.strip_prefix("inc-").unwrap_or_else(|| panic!("key {k}"));
-        assert!(
-            hex.len() == 32 && hex.chars().all(|c| c.is_ascii_hexdigit()),
-            "not a pure key: {k}"
-        );
-    }
-    (x, a)
-}
 
 #[test]
 fn quickstart_against_separate_processes() {
@@ -53,50 +23,78 @@ fn quickstart_against_separate_processes() {
 
     let remote = run_quickstart(Host::Here, Some(&scheduler.file));
     remote.assert_success("quickstart --scheduler-file");
-    for want in ["quickstart: all steps OK", "with 2 workers", "11", "500500"] {
+    let remote = Quickstart::parse(&remote.stdout);
+    assert_eq!(remote.workers, 2);
+
+    // The same binary on its embedded LocalCluster: a pure key hashes only
+    // the call, so it is the same in another process on another cluster; a
+    // uuid key is new in every run.
+    let local = run_quickstart(Host::Here, None);
+    local.assert_success("quickstart (LocalCluster)");
+    let local = Quickstart::parse(&local.stdout);
+    assert_eq!(local.workers, 2);
+    assert_eq!(
+        (&remote.x, &remote.l01, &remote.a),
+        (&local.x, &local.l01, &local.a)
+    );
+    for r in [&local.r.0, &local.r.1] {
+        assert!(r != &remote.r.0 && r != &remote.r.1, "uuid key {r} reused");
+    }
+}
+
+/// The names of the workers the scheduler lists, sorted.
+async fn worker_names(client: &Client) -> Vec<String> {
+    let mut names: Vec<String> = client
+        .info()
+        .await
+        .map(|i| i.workers.into_iter().map(|w| w.name).collect())
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Two workers named by `--name`, then `signal` to one worker, then to
+/// the scheduler: each exits 0, the scheduler forgets the worker that
+/// left, and the other worker stops on its own when the scheduler is gone.
+async fn signal_stops_worker_and_scheduler_cleanly(signal: i32, what: &str) {
+    let dir = TempDir::new(&format!("procs-{what}"));
+    let mut scheduler = start_scheduler(Host::Here, dir.path(), LOOPBACK);
+    let mut w1 = start_worker(Host::Here, &scheduler.file, "first-w1");
+    let mut w2 = start_worker(Host::Here, &scheduler.file, "second-w2");
+
+    let client = Client::connect(scheduler.file.as_path()).await.unwrap();
+    let both = vec!["first-w1".to_string(), "second-w2".to_string()];
+    assert!(
+        eventually(START_TIMEOUT, || async {
+            worker_names(&client).await == both
+        })
+        .await,
+        "the scheduler does not list both workers by name: {:?}",
+        client.info().await
+    );
+    // `wask info` shows them by name too.
+    let info = tokio::task::block_in_place(|| wask_info(&scheduler.file));
+    for name in &both {
         assert!(
-            remote.stdout.contains(want),
-            "{want:?} missing from\n{}",
-            remote.stdout
+            info.lines()
+                .any(|l| l.split_whitespace().nth(1) == Some(name)),
+            "{name} not in the name column of\n{info}"
         );
     }
 
-    // The same binary on its embedded LocalCluster: a pure key hashes only
-    // the call, so it is the same in another process on another cluster.
-    let local = run_quickstart(Host::Here, None);
-    local.assert_success("quickstart (LocalCluster)");
-    assert!(local.stdout.contains("quickstart: all steps OK"));
-    assert_eq!(printed_keys(&remote.stdout), printed_keys(&local.stdout));
-}
-
-async fn workers(client: &Client) -> usize {
-    client.info().await.map(|i| i.workers.len()).unwrap_or(0)
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_stops_worker_and_scheduler_cleanly() {
-    let dir = TempDir::new("procs-sigterm");
-    let mut scheduler = start_scheduler(Host::Here, dir.path(), LOOPBACK);
-    let mut w1 = start_worker(Host::Here, &scheduler.file, "w1");
-    let mut w2 = start_worker(Host::Here, &scheduler.file, "w2");
-
-    let client = Client::connect(scheduler.file.as_path()).await.unwrap();
-    assert!(
-        eventually(START_TIMEOUT, || async { workers(&client).await == 2 }).await,
-        "the scheduler does not list both workers: {:?}",
-        client.info().await
-    );
-
-    w1.terminate();
+    w1.signal(signal);
     let status = tokio::task::block_in_place(|| w1.wait(STOP_TIMEOUT));
     assert_eq!(
         status.code(),
         Some(0),
-        "worker exit on SIGTERM: {status}\nstderr:\n{}",
+        "worker exit on {what}: {status}\nstderr:\n{}",
         w1.stderr()
     );
     assert!(
-        eventually(STOP_TIMEOUT, || async { workers(&client).await == 1 }).await,
+        eventually(STOP_TIMEOUT, || async {
+            worker_names(&client).await == ["second-w2"]
+        })
+        .await,
         "the scheduler still lists the stopped worker: {:?}\nscheduler stderr:\n{}\nworker stderr:\n{}",
         client.info().await,
         scheduler.proc.stderr(),
@@ -109,12 +107,12 @@ async fn sigterm_stops_worker_and_scheduler_cleanly() {
     assert_eq!(client.submit(&inc, (41,)).unwrap().await.unwrap(), 42);
     client.close();
 
-    scheduler.proc.terminate();
+    scheduler.proc.signal(signal);
     let status = tokio::task::block_in_place(|| scheduler.proc.wait(STOP_TIMEOUT));
     assert_eq!(
         status.code(),
         Some(0),
-        "scheduler exit on SIGTERM: {status}\nstderr:\n{}",
+        "scheduler exit on {what}: {status}\nstderr:\n{}",
         scheduler.proc.stderr()
     );
     // A worker whose scheduler is gone stops on its own (with an error: the
@@ -126,6 +124,27 @@ async fn sigterm_stops_worker_and_scheduler_cleanly() {
         "{}",
         w2.stderr()
     );
+}
+
+/// `wask info --scheduler-file FILE`'s output; it must succeed.
+fn wask_info(file: &std::path::Path) -> String {
+    let mut cmd = Host::Here.command(&bin("wask"));
+    cmd.arg("info").arg("--scheduler-file").arg(file);
+    let mut proc = Proc::spawn("wask info", cmd);
+    let status = proc.wait(START_TIMEOUT);
+    assert!(status.success(), "{status}\n{}", proc.stderr());
+    proc.stdout()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_worker_and_scheduler_cleanly() {
+    signal_stops_worker_and_scheduler_cleanly(libc::SIGTERM, "sigterm").await;
+}
+
+/// Ctrl-C in a terminal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_stops_worker_and_scheduler_cleanly() {
+    signal_stops_worker_and_scheduler_cleanly(libc::SIGINT, "sigint").await;
 }
 
 #[test]
@@ -168,4 +187,68 @@ fn scheduler_file_names_the_bound_port() {
     assert_eq!(address.addr.to_string(), scheduler.listening);
     assert_ne!(address.addr.port(), 0);
     assert!(!address.cert_der.is_empty());
+}
+
+/// Bytes of results the worker holds, as the scheduler reports them.
+async fn held_bytes(client: &Client) -> u64 {
+    client
+        .info()
+        .await
+        .map(|i| i.workers.iter().map(|w| w.held_bytes).sum())
+        .unwrap_or(u64::MAX)
+}
+
+/// `wask-worker --memory-limit`: a result that would pass it is refused
+/// with `WorkerFull`, the worker goes on serving, and once results are
+/// released the same call succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_its_memory_limit_a_worker_refuses_results_until_released() {
+    const LIMIT: u64 = 20_000;
+    let dir = TempDir::new("procs-memory");
+    let scheduler = start_scheduler(Host::Here, dir.path(), LOOPBACK);
+    let mut cmd = worker_command(Host::Here, &scheduler.file, "small");
+    cmd.args(["--memory-limit", &LIMIT.to_string()]);
+    let mut worker = Proc::spawn("wask-worker small", cmd);
+    worker.wait_for_line("wask-worker ", START_TIMEOUT);
+
+    let client = Client::connect(scheduler.file.as_path()).await.unwrap();
+    let faulty = client.load_module(FAULTY).await.unwrap();
+    // `big(n)`: n bytes, held as a postcard Vec<u8> (a 2-byte length, then
+    // the bytes).
+    let big = faulty.task::<(u64,), Vec<u8>>("big").unwrap();
+    let inc = faulty.task::<(i64,), i64>("inc").unwrap();
+    let impure = Options::new().pure(false);
+
+    let first = client.submit(&big, (12_000,)).unwrap();
+    assert_eq!(first.result().await.unwrap().len(), 12_000);
+    assert_eq!(held_bytes(&client).await, 12_002);
+
+    // 12,002 + 12,003 bytes would pass 20,000.
+    let refused = client.submit_with(&big, (12_001,), &impure).unwrap();
+    match refused.result().await {
+        Err(Error::Task {
+            error: TaskError::WorkerFull { message },
+            ..
+        }) => assert!(
+            message.contains("12003") && message.contains(&LIMIT.to_string()),
+            "{message}"
+        ),
+        other => panic!("expected WorkerFull, got {other:?}"),
+    }
+    // What fits still fits, and the worker still runs tasks.
+    let small = client.submit(&big, (100,)).unwrap();
+    assert_eq!(small.result().await.unwrap().len(), 100);
+    assert_eq!(client.submit(&inc, (1,)).unwrap().await.unwrap(), 2);
+
+    // Released, the memory is free again: the refused call now succeeds.
+    drop((first, small, refused));
+    assert!(
+        eventually(STOP_TIMEOUT, || async { held_bytes(&client).await == 0 }).await,
+        "results not released: {} bytes held",
+        held_bytes(&client).await
+    );
+    let again = client.submit_with(&big, (12_001,), &impure).unwrap();
+    assert_eq!(again.result().await.unwrap().len(), 12_001);
+    assert_eq!(held_bytes(&client).await, 12_003);
+    client.close();
 }
