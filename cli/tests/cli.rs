@@ -271,3 +271,66 @@ async fn submit_and_info_against_a_cluster() {
         run.stderr
     );
 }
+
+/// JSON arguments and results of bools, tuples and options, end to end
+/// through the math guest's `tagged(bool, (i64, String), Option<i64>)`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submit_bools_tuples_and_options() {
+    let cluster = LocalCluster::start(1).await.unwrap();
+    let file = scratch_dir("submit-json").join("scheduler.json");
+    cluster.address().write_file(&file).unwrap();
+
+    let run = wask(&["tasks", MATH]).await;
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l == "tagged(bool, (i64,String), Option<i64>) -> (bool,String,Option<i64>)"),
+        "{}",
+        run.stdout
+    );
+
+    let run = submit(&file, &["tagged", "true", r#"[2, "x"]"#, "40"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.line("result: "), r#"[true,"x",42]"#);
+    let run = submit(&file, &["tagged", "true", r#"[-2,"y"]"#, "null"]).await;
+    assert_eq!(run.line("result: "), r#"[true,"y",-2]"#, "{}", run.stderr);
+    let run = submit(&file, &["tagged", "false", r#"[2,""]"#, "7"]).await;
+    assert_eq!(run.line("result: "), r#"[false,"",null]"#, "{}", run.stderr);
+
+    // The key is the one a typed client gets for the same call.
+    let run = submit(&file, &["tagged", "true", r#"[1,"k"]"#, "null"]).await;
+    let client = Client::connect(cluster.address()).await.unwrap();
+    let math = client.load_module(MATH).await.unwrap();
+    let tagged = math
+        .task::<(bool, (i64, String), Option<i64>), (bool, String, Option<i64>)>("tagged")
+        .unwrap();
+    let typed = client
+        .submit(&tagged, (true, (1, "k".to_string()), None::<i64>))
+        .unwrap();
+    assert_eq!(typed.key(), run.line("key: "));
+    assert_eq!(
+        typed.result().await.unwrap(),
+        (true, "k".to_string(), Some(1))
+    );
+
+    // Wrong shapes: exit 2, naming the argument and what was expected.
+    for (args, want) in [
+        (["1", r#"[2,"x"]"#, "40"], "argument 1 (bool)"),
+        (["true", r#"[2]"#, "40"], "argument 2 ((i64,String))"),
+        (["true", r#"[2,"x",3]"#, "40"], "argument 2 ((i64,String))"),
+        (["true", r#"["x",2]"#, "40"], "argument 2 ((i64,String))"),
+        (
+            ["true", r#"[2,"x"]"#, r#""40""#],
+            "argument 3 (Option<i64>)",
+        ),
+    ] {
+        let mut rest = vec!["tagged"];
+        rest.extend(args);
+        let run = submit(&file, &rest).await;
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(run.stdout.is_empty(), "{args:?}: {}", run.stdout);
+        assert!(run.stderr.contains(want), "{args:?}: {}", run.stderr);
+    }
+    client.close();
+    cluster.shutdown().await;
+}

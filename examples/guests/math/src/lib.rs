@@ -69,6 +69,16 @@ pub fn concat(parts: Vec<String>) -> String {
     parts.concat()
 }
 
+/// Booleans, tuples and options in and out, as the CLI's JSON gives them:
+/// `(flag, label, a + extra)`, the sum only when `flag` (a missing `extra`
+/// counts as 0).
+#[wask_guest::task]
+pub fn tagged(flag: bool, pair: (i64, String), extra: Option<i64>) -> (bool, String, Option<i64>) {
+    let (a, label) = pair;
+    let total = flag.then(|| a + extra.unwrap_or(0));
+    (flag, label, total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,5 +93,13 @@ mod tests {
         assert_eq!(busy_serial(2, 2), busy(0, 2) + busy(1, 2));
         assert_eq!(mean(vec![1.0, 3.0]), 2.0);
         assert_eq!(concat(vec!["a".into(), "b".into()]), "ab");
+        assert_eq!(
+            tagged(true, (2, "x".into()), Some(40)),
+            (true, "x".into(), Some(42))
+        );
+        assert_eq!(
+            tagged(false, (2, "x".into()), None),
+            (false, "x".into(), None)
+        );
     }
 }
