@@ -1,7 +1,8 @@
 //! Shared helpers for the end-to-end tests: paths of the guest modules built
 //! by `build.rs`, running the binaries (`procs`), a raw protocol client
-//! (`raw`), building test modules (`wasm`), and waiting for a cluster condition without sleeps as
-//! synchronization.
+//! (`raw`), building test modules (`wasm`), and waiting for a cluster
+//! condition by polling it with a deadline (never a sleep as
+//! synchronization).
 
 pub mod hostile_cluster;
 pub mod procs;
@@ -15,21 +16,29 @@ pub const MATH: &str = env!("WASK_GUEST_MATH");
 /// The guest whose tasks fail in every way.
 pub const FAULTY: &str = env!("WASK_GUEST_FAULTY");
 
-/// Polls `cond` (each poll is a round trip to the scheduler) until it holds,
-/// or fails after `limit`.
+/// The longest pause between two polls of [`eventually`].
+const MAX_POLL_PAUSE: Duration = Duration::from_millis(20);
+
+/// Polls `cond` (typically a round trip to the scheduler) until it holds,
+/// or fails after `limit`. The pause between polls doubles from 100 µs up
+/// to [`MAX_POLL_PAUSE`]: a condition that holds soon is seen soon, and one
+/// that takes seconds does not keep a core busy asking.
 pub async fn eventually<F, Fut>(limit: Duration, mut cond: F) -> bool
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
     let deadline = tokio::time::Instant::now() + limit;
+    let mut pause = Duration::from_micros(100);
     loop {
         if cond().await {
             return true;
         }
-        if tokio::time::Instant::now() > deadline {
+        let now = tokio::time::Instant::now();
+        if now > deadline {
             return false;
         }
-        tokio::task::yield_now().await;
+        tokio::time::sleep(pause.min(deadline - now)).await;
+        pause = (pause * 2).min(MAX_POLL_PAUSE);
     }
 }
