@@ -26,8 +26,8 @@ const TOKEN_B: &str = "tenant-b-process-token-9876543210";
 const A_MAX_UNFINISHED: u64 = 3;
 /// Tenant B's own (larger) quota: A's tasks must not count against it.
 const B_MAX_UNFINISHED: u64 = 5;
-/// How long one of A's tasks sleeps in the quota test: far longer than it
-/// takes the scheduler to read the submissions that follow it.
+/// How long one of A's tasks sleeps in the quota and cancel tests: far
+/// longer than it takes the scheduler to read the requests that follow it.
 const A_SLEEP_MS: u64 = 1000;
 /// Bound on waiting for any result.
 const RESULT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -399,9 +399,52 @@ async fn b_cannot_reach_a_key_of_a() {
     }
     assert_eq!(executed(&b).await, before, "nothing ran for B");
 
-    // B cancelling A's key does nothing to A.
-    raw_b.tell(ClientRequest::Cancel(vec![a_key])).await;
+    // B cancelling A's keys does nothing to A: neither the finished key A
+    // holds, nor a running one that A no longer holds but a waiting task
+    // of A's depends on (a cancel reaching it would fail both).
+    let sleep_a = a
+        .load_module(FAULTY)
+        .await
+        .unwrap()
+        .task::<(u64,), u64>("sleep_ms")
+        .unwrap();
+    let busy_a = a
+        .load_module(MATH)
+        .await
+        .unwrap()
+        .task::<(u64, u64), u64>("busy")
+        .unwrap();
+    let running = a
+        .submit_with(&sleep_a, (A_SLEEP_MS,), &Options::new().pure(false))
+        .unwrap();
+    let waiting = a.submit(&busy_a, (&running, 1)).unwrap();
+    let running_key = running.task_key().id;
+    drop(running);
+    // A's connection is ordered: once info answers, the release is done.
+    let a_tasks = tenant_tasks(&a).await;
+    raw_b
+        .tell(ClientRequest::Cancel(vec![a_key, running_key]))
+        .await;
+    // B's connection is ordered too: this answer comes after the cancel
+    // was handled, and nothing came before it (no event about A's keys).
+    match bounded("B's info", raw_b.ask(ClientRequest::Info { req: 99 })).await {
+        ClientEvent::Info { req: 99, .. } => {}
+        other => panic!("B's cancel of A's keys was answered with {other:?}"),
+    }
+    let info = a.info().await.unwrap();
+    assert_eq!(
+        info.workers.iter().map(|w| w.processing).sum::<u64>(),
+        1,
+        "A's sleep is still running after B's cancel: {info:?}"
+    );
+    assert!(!waiting.done(), "{:?}", waiting.exception());
+    assert_eq!(info.tasks, a_tasks, "A lost a key");
     let ya = a.submit(&inc_a, (&xa,)).unwrap();
     assert_eq!(bounded("A's inc(inc(20))", ya.result()).await.unwrap(), 22);
     assert_eq!(bounded("A's inc(20)", xa.result()).await.unwrap(), 21);
+    // busy(x, 1) is x * 31 mod 1_000_003.
+    assert_eq!(
+        bounded("A's busy(sleep)", waiting.result()).await.unwrap(),
+        A_SLEEP_MS * 31
+    );
 }
