@@ -46,6 +46,15 @@ fn slow_to_compile(n: usize) -> Vec<u8> {
     with_tasks(&wat, &[sig("slow", &[], "u8")])
 }
 
+/// An address-space limit that compiles ordinary modules and not
+/// `slow_to_compile(MEMORY_HUNGRY)`.
+const TIGHT_MEMORY: u64 = 64 << 20;
+/// Locals of a module whose compilation needs more than [`TIGHT_MEMORY`].
+const MEMORY_HUNGRY: usize = 3000;
+/// The refusal of a module that needs more than [`TIGHT_MEMORY`].
+const TIGHT_MEMORY_REFUSAL: &str =
+    "compilation needed more than the worker's limit of 64 MiB of memory";
+
 fn sandbox(time_limit: Duration, memory_limit: u64) -> Sandbox {
     Sandbox::new(SandboxConfig {
         max_instances: 2,
@@ -103,13 +112,9 @@ fn the_compile_process_compiles_and_is_bounded() {
     run_inc(&sandbox);
 
     // Under too small an address space, the child cannot compile.
-    let tight = self::sandbox(Duration::from_secs(60), 64 << 20);
-    let reason = rejection(tight.compile(&slow_to_compile(3000)));
-    eprintln!("tight: {reason}");
-    assert!(
-        reason.contains("memory") || reason.contains("failed"),
-        "{reason}"
-    );
+    let tight = self::sandbox(Duration::from_secs(60), TIGHT_MEMORY);
+    let reason = rejection(tight.compile(&slow_to_compile(MEMORY_HUNGRY)));
+    assert_eq!(reason, TIGHT_MEMORY_REFUSAL);
 
     // wasm the inspector accepts and cranelift refuses (`externref`: the
     // engine has no collector) comes back as the compiler's own reason.
@@ -154,6 +159,41 @@ async fn a_worker_process_refuses_a_module_too_slow_to_compile() {
     }
 
     // The same worker compiles and runs a normal module.
+    let math = client.load_module(MATH).await.unwrap();
+    let inc = math.task::<(i64,), i64>("inc").unwrap();
+    assert_eq!(
+        client.submit(&inc, (41,)).unwrap().result().await.unwrap(),
+        42
+    );
+    assert_eq!(client.info().await.unwrap().workers.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_process_refuses_a_module_too_big_to_compile() {
+    let dir = TempDir::new("compile-memory");
+    let scheduler = start_scheduler(Host::Here, dir.path(), &["--host", "127.0.0.1"]);
+    let mut cmd = worker_command(Host::Here, &scheduler.file, "w1");
+    cmd.args(["--host", "127.0.0.1", "--compile-memory", "64MiB"]);
+    let mut worker = Proc::spawn("wask-worker w1", cmd);
+    worker.wait_for_line("wask-worker ", START_TIMEOUT);
+
+    let client = Client::connect(scheduler.file.as_path()).await.unwrap();
+    let hungry = client
+        .load_module_bytes(slow_to_compile(MEMORY_HUNGRY))
+        .await
+        .unwrap();
+    let f = client
+        .submit(&hungry.task::<(), u8>("slow").unwrap(), ())
+        .unwrap();
+    match f.result().await {
+        Err(Error::Task {
+            error: TaskError::ModuleRejected { reason },
+            ..
+        }) => assert_eq!(reason, TIGHT_MEMORY_REFUSAL),
+        other => panic!("expected a rejected module, got {other:?}"),
+    }
+
+    // The same worker compiles (within the limit) and runs a normal module.
     let math = client.load_module(MATH).await.unwrap();
     let inc = math.task::<(i64,), i64>("inc").unwrap();
     assert_eq!(
