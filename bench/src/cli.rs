@@ -23,6 +23,14 @@ pub struct Cli {
     /// (`LocalClusterBuilder::saturation`); default: the builder's.
     #[arg(long)]
     pub saturation: Option<u32>,
+    /// Threads of the async runtime that runs the client and the embedded
+    /// cluster's scheduler and workers (their QUIC and bookkeeping; wasm
+    /// runs on the workers' own threads); 0 (the default): one
+    /// current-thread runtime. On few cores one thread wins: every message
+    /// between client, scheduler and workers would otherwise hop between
+    /// runtime threads, a wake-up and a context switch each.
+    #[arg(long, default_value_t = 0)]
+    pub async_threads: usize,
     /// Cases to run (repeatable or comma-separated); default: all.
     #[arg(long = "case", value_enum, value_delimiter = ',')]
     pub cases: Vec<Case>,

@@ -33,15 +33,37 @@ use std::time::Duration;
 #[global_allocator]
 static ALLOCATOR: alloc::Counting = alloc::Counting;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let runtime = match cli.async_threads {
+        0 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?,
+        n => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build()?,
+    };
+    runtime.block_on(Box::pin(run(cli)))
+}
+
+/// Blocking work on the runtime's thread: `block_in_place` where the
+/// runtime has worker threads to hand the async work to; on a
+/// current-thread runtime nothing else runs meanwhile anyway.
+fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::current().runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::CurrentThread => f(),
+        _ => tokio::task::block_in_place(f),
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let cases = cli.selected();
     let loadavg_start = system::loadavg();
 
     // Its own sandbox, dropped before the cluster starts (so that its epoch
     // ticker does not run during the cluster cases).
-    let busy = tokio::task::block_in_place(|| {
+    let busy = blocking(|| {
         let math = direct::DirectMath::new()?;
         calibrate::busy(&math, cli.busy_iters, Duration::from_millis(1))
     })?;
@@ -86,6 +108,7 @@ async fn main() -> anyhow::Result<()> {
                 bench.as_ref().map(|b| round(b.startup_s, 3)),
             )
             .with("saturation", cli.saturation)
+            .with("async_threads", cli.async_threads)
             .with("busy_iters", busy.iters)
             .with("busy_serial_us", round(busy.serial_us, 1))
             .with("busy_in_serial_us", round(busy.in_serial_us, 1))
@@ -122,12 +145,12 @@ async fn main() -> anyhow::Result<()> {
     }
 
     if cases.contains(&Case::Sandbox) {
-        emit(&tokio::task::block_in_place(|| {
+        emit(&blocking(|| {
             cases::sandbox::run(&direct::DirectMath::new()?, cli.sandbox_n)
         })?);
     }
     if cases.contains(&Case::CoreScale) {
-        emit(&tokio::task::block_in_place(|| {
+        emit(&blocking(|| {
             cases::core_scale::run(cli.core_tasks, cli.core_workers)
         })?);
     }

@@ -80,13 +80,14 @@ pub(super) fn run(sandbox: &Sandbox, module: &CompiledInner, req: RunRequest<'_>
     let mut store = Store::new(module.pre.module().engine(), call);
     store.limiter(|call| &mut call.limiter);
     // Before instantiation, so that a start function that loops stops too.
-    // The time limit is granted in steps of at most CANCEL_CHECK_TICKS and
+    // The time limit is granted in steps of at most CANCEL_CHECK and
     // checked against the wall clock at each step (the ticker's ticks can
     // run slow on a loaded machine), and a cancelled call stops within a step.
     let tick = sandbox.epoch_tick;
     let total = ticker::deadline_ticks(req.limits.time_ms, tick);
     store.data_mut().cancel = req.cancel.cloned();
-    store.set_epoch_deadline(total.min(CANCEL_CHECK_TICKS));
+    let step = cancel_check_ticks(tick);
+    store.set_epoch_deadline(total.min(step));
     store.epoch_deadline_callback(move |mut ctx| {
         let call = ctx.data_mut();
         if call
@@ -103,9 +104,7 @@ pub(super) fn run(sandbox: &Sandbox, module: &CompiledInner, req: RunRequest<'_>
             return Ok(wasmtime::UpdateDeadline::Interrupt);
         }
         let left = ticker::deadline_ticks((limit - elapsed).as_millis() as u64, tick);
-        Ok(wasmtime::UpdateDeadline::Continue(
-            left.clamp(1, CANCEL_CHECK_TICKS),
-        ))
+        Ok(wasmtime::UpdateDeadline::Continue(left.clamp(1, step)))
     });
 
     let outcome = call_task(&mut store, module, task, req.args, req.limits.result_bytes);
@@ -121,8 +120,13 @@ pub(super) fn run(sandbox: &Sandbox, module: &CompiledInner, req: RunRequest<'_>
     }
 }
 
-/// Epoch ticks between checks of the cancel flag.
-const CANCEL_CHECK_TICKS: u64 = 10;
+/// How often a running call checks its cancel flag and the wall clock.
+const CANCEL_CHECK: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// [`CANCEL_CHECK`] in epoch ticks of `tick` (at least one).
+fn cancel_check_ticks(tick: std::time::Duration) -> u64 {
+    (CANCEL_CHECK.as_nanos() / tick.as_nanos().max(1)).clamp(1, 1 << 20) as u64
+}
 
 /// Instantiates, passes `args`, calls `task` and reads its output.
 fn call_task(
