@@ -10,15 +10,22 @@
 use bytes::Bytes;
 use quinn::{ApplicationClose, Connection, ConnectionError, VarInt};
 use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use wask::{Client, SchedulerAddress};
 use wask_net::{codes, framed};
 use wask_proto::frame::{self, FrameDecoder};
 use wask_proto::limits::MAX_FRAME;
+use wask_proto::limits::ResolvedLimits;
 use wask_proto::msg::{
     ClientEvent, ClientRequest, PeerInfo, PeerReply, PeerRequest, StreamHeader, WorkerCommand,
     WorkerRequest,
 };
 use wask_proto::{ALPN_CLIENT, ALPN_PEER, ALPN_WORKER, ModuleHash, PROTOCOL_VERSION};
+use wask_scheduler::server::{Scheduler, SchedulerConfig};
+use wask_scheduler::state::CoreConfig;
+use wask_scheduler::tenants::Tenants;
+use wask_tests::eventually;
 use wask_tests::hostile_cluster::{
     CLOSE_BOUND, Cluster, HELLO_TIMEOUT, Raw, SECRET, bytes_text, raw,
 };
@@ -596,4 +603,93 @@ async fn silent_peers_on_a_worker_peer_port_are_dropped() {
     assert_eq!(reply, Some(PeerReply::Welcome));
     cluster.assert_serves(700).await;
     cluster.shutdown().await;
+}
+
+/// A worker hello with `secret` to the scheduler at `address`: the
+/// connection, the control stream's send half (kept open) and the answer.
+async fn worker_hello_to(
+    address: &SchedulerAddress,
+    secret: &str,
+) -> (
+    Raw,
+    quinn::SendStream,
+    Result<Option<WorkerCommand>, wask_net::NetError>,
+) {
+    let raw = raw(address.addr, &address.cert_der, ALPN_WORKER).await;
+    let hello = frame::encode_to_vec(&worker_hello(secret));
+    let (send, mut reader) = send_on_control(&raw.conn, &hello).await;
+    let answer = reader.next::<WorkerCommand>().await;
+    (raw, send, answer)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_token_cannot_register_a_worker() {
+    const TOKEN: &str = "a-valid-tenant-token-0123456789abcdef";
+    let toml = format!(
+        "[[tenant]]\nname = \"t\"\ntoken_blake3 = \"{}\"\n",
+        wask_scheduler::tenants::hash_token(TOKEN)
+    );
+    let tenants = Tenants::parse(
+        &toml,
+        ResolvedLimits::default(),
+        ResolvedLimits::CLUSTER_MAX,
+    )
+    .expect("a valid tenants file");
+    let scheduler = Scheduler::start(SchedulerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        identity: wask_net::Identity::self_signed().unwrap(),
+        cluster_secret: SECRET.to_string(),
+        core: CoreConfig {
+            tenants: tenants.policies(),
+            ..CoreConfig::default()
+        },
+        auth: Arc::new(tenants),
+        hello_timeout: HELLO_TIMEOUT,
+    })
+    .await
+    .unwrap();
+    let address = SchedulerAddress {
+        addr: scheduler.address(),
+        cert_der: scheduler.cert_der().to_vec(),
+    };
+    // The token is a tenant's: a client connects with it.
+    let client = Client::builder(address.clone())
+        .token(TOKEN)
+        .connect()
+        .await
+        .unwrap();
+    // As a worker's secret it is refused, like any wrong secret.
+    let (refused, _send, answer) = worker_hello_to(&address, TOKEN).await;
+    match answer {
+        Ok(Some(WorkerCommand::Refused { reason })) => {
+            assert!(reason.contains("secret"), "{reason}")
+        }
+        other => panic!("a tenant token registered a worker: {other:?}"),
+    }
+    assert_closed_with(&refused.conn, codes::REFUSED, "tenant token as secret").await;
+    assert!(client.info().await.unwrap().workers.is_empty());
+    // The cluster secret is no tenant token either.
+    match Client::builder(address.clone())
+        .token(SECRET)
+        .connect()
+        .await
+    {
+        Err(wask::Error::Refused(reason)) => assert!(reason.contains("token"), "{reason}"),
+        other => panic!("the cluster secret connected a client: {other:?}"),
+    }
+    // The cluster secret does register a worker on this scheduler.
+    let (joined, _send, answer) = worker_hello_to(&address, SECRET).await;
+    assert!(
+        matches!(answer, Ok(Some(WorkerCommand::Welcome { .. }))),
+        "{answer:?}"
+    );
+    assert!(
+        eventually(CLOSE_BOUND, || async {
+            client.info().await.unwrap().workers.len() == 1
+        })
+        .await
+    );
+    joined.conn.close(codes::SHUTDOWN, b"bye");
+    client.close();
+    scheduler.shutdown().await;
 }
