@@ -367,3 +367,178 @@ pub fn inspect(wasm: &[u8], policy: &ModulePolicy) -> Result<ModuleInfo, ModuleE
         initial_memory,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a test module holds beyond the wask ABI's memory, `wask:alloc`
+    /// and one task (two functions, no tables, globals or data).
+    #[derive(Clone, Copy, Default)]
+    struct Extra {
+        /// Imported `wasi_snapshot_preview1` functions.
+        imports: usize,
+        /// Defined functions.
+        functions: usize,
+        /// Tables of `table_size` elements each.
+        tables: usize,
+        table_size: u64,
+        globals: usize,
+        data_segments: usize,
+    }
+
+    fn module(extra: Extra) -> Vec<u8> {
+        let imports: String = WASI_FUNCTIONS[..extra.imports]
+            .iter()
+            .map(|name| format!("(import \"{WASI_MODULE}\" \"{name}\" (func))"))
+            .collect();
+        let repeat = |n: usize, item: &str| item.repeat(n);
+        let wat = format!(
+            r#"(module {imports}
+                 (memory (export "memory") 1)
+                 (func (export "{ALLOC_EXPORT}") (param i32) (result i32) (i32.const 1024))
+                 (func (export "{TASK_EXPORT_PREFIX}t") (param i32 i32) (result i64) (i64.const 0))
+                 {} {} {} {})"#,
+            repeat(extra.functions, "(func)"),
+            repeat(
+                extra.tables,
+                &format!("(table {} funcref)", extra.table_size)
+            ),
+            repeat(extra.globals, "(global i32 (i32.const 0))"),
+            repeat(extra.data_segments, r#"(data (i32.const 0) "x")"#),
+        );
+        let mut wasm = wat::parse_str(&wat).expect("valid test wat");
+        // The task section: a custom section (id 0) of one record.
+        let record = signature::encode_record(&TaskSignature {
+            name: "t".into(),
+            params: Vec::new(),
+            result: "u8".into(),
+        });
+        let mut section = vec![SECTION.len() as u8];
+        section.extend_from_slice(SECTION.as_bytes());
+        section.extend(record);
+        assert!(section.len() < 128, "one LEB128 byte of size");
+        wasm.push(0);
+        wasm.push(section.len() as u8);
+        wasm.extend(section);
+        wasm
+    }
+
+    /// Small limits, so the modules that reach them stay small.
+    fn policy() -> ModulePolicy {
+        ModulePolicy {
+            max_functions: 4,
+            max_tables: 2,
+            max_table_elements: 10,
+            max_globals: 3,
+            max_data_segments: 2,
+            ..ModulePolicy::default()
+        }
+    }
+
+    /// Every count at its limit (the two ABI functions count).
+    const AT_LIMITS: Extra = Extra {
+        imports: 1,
+        functions: 1,
+        tables: 2,
+        table_size: 5,
+        globals: 3,
+        data_segments: 2,
+    };
+
+    #[test]
+    fn counts_at_their_limits_are_accepted() {
+        let info = inspect(&module(AT_LIMITS), &policy()).unwrap();
+        assert_eq!(info.tasks.len(), 1);
+        assert_eq!(info.initial_memory, 65536);
+    }
+
+    #[test]
+    fn each_count_over_its_limit_is_refused_naming_it() {
+        let over = |what: &'static str, count: u64, limit: u64, extra: Extra| {
+            assert_eq!(
+                inspect(&module(extra), &policy()).unwrap_err(),
+                ModuleError::TooMany { what, count, limit },
+                "{what}"
+            );
+        };
+        let functions = Extra {
+            functions: 2,
+            ..AT_LIMITS
+        };
+        over("functions", 5, 4, functions);
+        // Imported functions count as functions.
+        let imports = Extra {
+            imports: 2,
+            ..AT_LIMITS
+        };
+        over("functions", 5, 4, imports);
+        let tables = Extra {
+            tables: 3,
+            table_size: 1,
+            ..AT_LIMITS
+        };
+        over("tables", 3, 2, tables);
+        let elements = Extra {
+            table_size: 6,
+            ..AT_LIMITS
+        };
+        over("initial table elements", 12, 10, elements);
+        let globals = Extra {
+            globals: 4,
+            ..AT_LIMITS
+        };
+        over("globals", 4, 3, globals);
+        let data = Extra {
+            data_segments: 3,
+            ..AT_LIMITS
+        };
+        over("data segments", 3, 2, data);
+    }
+
+    #[test]
+    fn a_count_refusal_says_what_and_how_many() {
+        let extra = Extra {
+            globals: 4,
+            ..AT_LIMITS
+        };
+        let error = inspect(&module(extra), &policy()).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "module has 4 globals, over the limit of 3"
+        );
+    }
+
+    #[test]
+    fn the_default_policy_bounds_every_count() {
+        let default = ModulePolicy::default();
+        let small = Extra {
+            functions: 10,
+            tables: 1,
+            table_size: 10,
+            globals: 10,
+            data_segments: 10,
+            ..Extra::default()
+        };
+        assert!(inspect(&module(small), &default).is_ok());
+        let globals = Extra {
+            globals: default.max_globals as usize + 1,
+            ..Extra::default()
+        };
+        assert!(matches!(
+            inspect(&module(globals), &default),
+            Err(ModuleError::TooMany {
+                what: "globals",
+                ..
+            })
+        ));
+        let tables = Extra {
+            tables: default.max_tables as usize + 1,
+            ..Extra::default()
+        };
+        assert!(matches!(
+            inspect(&module(tables), &default),
+            Err(ModuleError::TooMany { what: "tables", .. })
+        ));
+    }
+}
