@@ -5,10 +5,12 @@
 //! `T: Serialize`, for `Future<T>` (and `&Future<T>`), and for a slice or
 //! `Vec` of `Future<T>` where the parameter is `Vec<T>`. Values become
 //! postcard bytes; futures become holes the worker fills with their results
-//! (see `wask_proto::template`).
+//! (see `wask_proto::template`). A [`Delayed`] (a call not yet submitted)
+//! stands wherever a future does; the calls it needs are submitted along.
 
 use crate::Future;
 use crate::error::Error;
+use crate::graph::{Delayed, Node, Source};
 use crate::registry::Holder;
 use serde::Serialize;
 use std::sync::Arc;
@@ -23,6 +25,19 @@ pub struct TemplateWriter {
     deps: Vec<KeyId>,
     /// Keeps dependencies alive until the call is submitted.
     keep: Vec<Arc<Holder>>,
+    /// Unsubmitted calls among the dependencies.
+    nodes: Vec<Arc<Node>>,
+}
+
+/// What a [`TemplateWriter`] wrote.
+pub(crate) struct Written {
+    pub template: ArgTemplate,
+    /// The dependencies' keys, without repeats, in hole order.
+    pub deps: Vec<KeyId>,
+    /// Futures among the dependencies, kept alive until the call is queued.
+    pub keep: Vec<Arc<Holder>>,
+    /// Delayed calls among the dependencies.
+    pub nodes: Vec<Arc<Node>>,
 }
 
 impl TemplateWriter {
@@ -37,15 +52,42 @@ impl TemplateWriter {
     }
 
     fn hole(&mut self, holder: &Arc<Holder>) {
-        let key = holder.key.id;
-        let dep = match self.deps.iter().position(|d| *d == key) {
-            Some(i) => i,
+        if let Some(dep) = self.new_dep(holder.key.id) {
+            self.keep.push(holder.clone());
+            self.push_hole_at(dep);
+        }
+    }
+
+    fn node(&mut self, node: &Arc<Node>) {
+        if let Some(dep) = self.new_dep(node.key.id) {
+            self.nodes.push(node.clone());
+            self.push_hole_at(dep);
+        }
+    }
+
+    fn delayed<T>(&mut self, d: &Delayed<T>) {
+        match &d.source {
+            Source::Call(node) => self.node(node),
+            Source::Held(holder) => self.hole(holder),
+        }
+    }
+
+    /// Adds a hole for `key`; `Some(index)` the first time the key is seen
+    /// (the caller then keeps what stands for it alive).
+    fn new_dep(&mut self, key: KeyId) -> Option<usize> {
+        match self.deps.iter().position(|d| *d == key) {
+            Some(i) => {
+                self.push_hole_at(i);
+                None
+            }
             None => {
                 self.deps.push(key);
-                self.keep.push(holder.clone());
-                self.deps.len() - 1
+                Some(self.deps.len() - 1)
             }
-        };
+        }
+    }
+
+    fn push_hole_at(&mut self, dep: usize) {
         self.holes.push(Hole {
             at: self.bytes.len() as u32,
             dep: dep as u32,
@@ -63,15 +105,16 @@ impl TemplateWriter {
         Ok(())
     }
 
-    pub(crate) fn finish(self) -> (ArgTemplate, Vec<KeyId>, Vec<Arc<Holder>>) {
-        (
-            ArgTemplate {
+    pub(crate) fn finish(self) -> Written {
+        Written {
+            template: ArgTemplate {
                 bytes: self.bytes.into(),
                 holes: self.holes,
             },
-            self.deps,
-            self.keep,
-        )
+            deps: self.deps,
+            keep: self.keep,
+            nodes: self.nodes,
+        }
     }
 }
 
@@ -104,6 +147,42 @@ impl<T> Arg<T> for &Future<T> {
     fn write(&self, w: &mut TemplateWriter) -> Result<(), Error> {
         w.hole(&self.holder);
         Ok(())
+    }
+}
+
+impl<T> Arg<T> for Delayed<T> {
+    fn write(&self, w: &mut TemplateWriter) -> Result<(), Error> {
+        w.delayed(self);
+        Ok(())
+    }
+}
+
+impl<T> Arg<T> for &Delayed<T> {
+    fn write(&self, w: &mut TemplateWriter) -> Result<(), Error> {
+        w.delayed(self);
+        Ok(())
+    }
+}
+
+impl<T> Arg<Vec<T>> for &[Delayed<T>] {
+    fn write(&self, w: &mut TemplateWriter) -> Result<(), Error> {
+        w.value(&(self.len() as u64))?;
+        for d in self.iter() {
+            w.delayed(d);
+        }
+        Ok(())
+    }
+}
+
+impl<T> Arg<Vec<T>> for Vec<Delayed<T>> {
+    fn write(&self, w: &mut TemplateWriter) -> Result<(), Error> {
+        self.as_slice().write(w)
+    }
+}
+
+impl<T> Arg<Vec<T>> for &Vec<Delayed<T>> {
+    fn write(&self, w: &mut TemplateWriter) -> Result<(), Error> {
+        self.as_slice().write(w)
     }
 }
 

@@ -80,6 +80,18 @@ impl<T> Future<T> {
     }
 }
 
+impl<T> From<Future<T>> for crate::Delayed<T> {
+    fn from(f: Future<T>) -> crate::Delayed<T> {
+        f.inner.into()
+    }
+}
+
+impl<T> From<&Future<T>> for crate::Delayed<T> {
+    fn from(f: &Future<T>) -> crate::Delayed<T> {
+        (&f.inner).into()
+    }
+}
+
 impl<T: DeserializeOwned> Future<T> {
     /// Waits for the task and returns its decoded result.
     pub fn result(&self) -> Result<T> {
@@ -152,6 +164,30 @@ impl Client {
     pub fn cancel<T>(&self, futures: &[Future<T>]) {
         let inner: Vec<crate::Future<T>> = futures.iter().map(|f| f.inner.clone()).collect();
         self.inner.cancel(&inner)
+    }
+
+    /// Submits a delayed call and the calls it needs; see
+    /// [`crate::Client::compute`].
+    pub fn compute<T>(&self, delayed: &crate::Delayed<T>) -> Result<Future<T>> {
+        Ok(Future {
+            inner: self.inner.compute(delayed)?,
+        })
+    }
+
+    /// [`compute`](Self::compute) of several delayed calls, in one message.
+    pub fn compute_all<T>(&self, delayed: &[crate::Delayed<T>]) -> Result<Vec<Future<T>>> {
+        Ok(wrap(self.inner.compute_all(delayed)?))
+    }
+
+    /// Submits a delayed call and returns it backed by its result on the
+    /// cluster; see [`crate::Client::persist`].
+    pub fn persist<T>(&self, delayed: &crate::Delayed<T>) -> Result<crate::Delayed<T>> {
+        self.inner.persist(delayed)
+    }
+
+    /// [`persist`](Self::persist) of several delayed calls, in one message.
+    pub fn persist_all<T>(&self, delayed: &[crate::Delayed<T>]) -> Result<Vec<crate::Delayed<T>>> {
+        self.inner.persist_all(delayed)
     }
 
     /// Cluster information.

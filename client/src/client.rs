@@ -5,6 +5,7 @@ use crate::args::{Args, TemplateWriter};
 use crate::connection::{self, Connection};
 use crate::error::{Error, Result};
 use crate::future::Future;
+use crate::graph::Node;
 use crate::module::{Module, ModuleInner, Task};
 use crate::options::Options;
 use crate::registry::Holder;
@@ -147,42 +148,25 @@ impl Client {
         })
     }
 
-    fn spec<P, R, A: Args<P>>(
+    /// Builds a call and checks that its module (and those of the delayed
+    /// calls it depends on) were loaded by this client.
+    fn call<P, R, A: Args<P>>(
         &self,
         task: &Task<P, R>,
         args: &A,
         options: &Options,
-    ) -> Result<(TaskSpec, TaskKey, Vec<Arc<Holder>>)> {
-        if task.module.inner.client != self.conn.id {
+    ) -> Result<Call> {
+        self.check_module(&task.module.inner)?;
+        build_call(task, args, options)
+    }
+
+    pub(crate) fn check_module(&self, module: &ModuleInner) -> Result<()> {
+        if module.client != self.conn.id {
             return Err(Error::ModuleRefused(
                 "the task's module was loaded by another client".into(),
             ));
         }
-        let mut w = TemplateWriter::default();
-        args.write_all(&mut w)?;
-        let (template, deps, keep) = w.finish();
-        let id = if options.pure {
-            pure_key_id(&task.module.inner.info.hash, &task.name, &template, &deps)
-        } else {
-            KeyId::random()
-        };
-        let key = TaskKey {
-            name: task.name.clone(),
-            id,
-            pure: options.pure,
-        };
-        let spec = TaskSpec {
-            key: id,
-            pure: options.pure,
-            module: task.module.inner.id,
-            func: task.func,
-            args: template,
-            deps,
-            limits: options.limits,
-        };
-        // The dependencies' holders stay alive until the spec is queued, so
-        // their release cannot reach the scheduler before it.
-        Ok((spec, key, keep))
+        Ok(())
     }
 
     /// Submits one call and returns its future. Identical pure calls share
@@ -198,11 +182,22 @@ impl Client {
         args: A,
         options: &Options,
     ) -> Result<Future<R>> {
-        let (spec, key, _keep) = self.spec(task, &args, options)?;
+        let call = self.call(task, &args, options)?;
+        if !call.nodes.is_empty() {
+            let node = Arc::new(Node::from_call(call, task.module.inner.client));
+            let holders = self.submit_graph(std::slice::from_ref(&node))?;
+            return Ok(Future::new(holders.into_iter().next().expect("one output")));
+        }
+        let Call {
+            spec, key, keep, ..
+        } = call;
         let mut spec = Some(spec);
         let holders = self.conn.registry.hold_or_submit(vec![key], |_| {
             spec.take().map(|s| ClientRequest::Submit(vec![s]))
         })?;
+        // The dependencies' holders stay alive until the spec is queued, so
+        // their release cannot reach the scheduler before it.
+        drop(keep);
         Ok(Future::new(holders.into_iter().next().expect("one holder")))
     }
 
@@ -223,20 +218,36 @@ impl Client {
         options: &Options,
     ) -> Result<Vec<Future<R>>> {
         let items = items.into_iter();
-        let mut specs = Vec::with_capacity(items.size_hint().0);
-        let mut keys = Vec::with_capacity(items.size_hint().0);
-        let mut keep = Vec::new();
+        let mut calls = Vec::with_capacity(items.size_hint().0);
+        let mut delayed = false;
         for a in items {
-            let (spec, key, k) = self.spec(task, &a, options)?;
-            specs.push(Some(spec));
-            keys.push(key);
-            keep.push(k);
+            let call = self.call(task, &a, options)?;
+            delayed |= !call.nodes.is_empty();
+            calls.push(call);
+        }
+        if delayed {
+            let client = task.module.inner.client;
+            let nodes: Vec<Arc<Node>> = calls
+                .into_iter()
+                .map(|c| Arc::new(Node::from_call(c, client)))
+                .collect();
+            let holders = self.submit_graph(&nodes)?;
+            return Ok(holders.into_iter().map(Future::new).collect());
+        }
+        let mut specs = Vec::with_capacity(calls.len());
+        let mut keys = Vec::with_capacity(calls.len());
+        let mut keep = Vec::with_capacity(calls.len());
+        for c in calls {
+            specs.push(Some(c.spec));
+            keys.push(c.key);
+            keep.push(c.keep);
         }
         let holders = self.conn.registry.hold_or_submit(keys, |fresh| {
             Some(ClientRequest::Submit(
                 fresh.iter().filter_map(|i| specs[*i].take()).collect(),
             ))
         })?;
+        drop(keep);
         Ok(holders.into_iter().map(Future::new).collect())
     }
 
@@ -334,6 +345,58 @@ impl Client {
     pub async fn shutdown(&self) {
         self.conn.shutdown().await;
     }
+}
+
+/// One call, encoded: its spec and key, and what its arguments stand on.
+pub(crate) struct Call {
+    pub spec: TaskSpec,
+    pub key: TaskKey,
+    /// Futures among the arguments, kept alive until the call is queued.
+    pub keep: Vec<Arc<Holder>>,
+    /// Delayed calls among the arguments, submitted with it.
+    pub nodes: Vec<Arc<Node>>,
+}
+
+/// Encodes `args` for `task` and derives the call's key: the same key on
+/// every machine for a pure call, a fresh uuid otherwise.
+pub(crate) fn build_call<P, R, A: Args<P>>(
+    task: &Task<P, R>,
+    args: &A,
+    options: &Options,
+) -> Result<Call> {
+    let mut w = TemplateWriter::default();
+    args.write_all(&mut w)?;
+    let written = w.finish();
+    let id = if options.pure {
+        pure_key_id(
+            &task.module.inner.info.hash,
+            &task.name,
+            &written.template,
+            &written.deps,
+        )
+    } else {
+        KeyId::random()
+    };
+    let key = TaskKey {
+        name: task.name.clone(),
+        id,
+        pure: options.pure,
+    };
+    let spec = TaskSpec {
+        key: id,
+        pure: options.pure,
+        module: task.module.inner.id,
+        func: task.func,
+        args: written.template,
+        deps: written.deps,
+        limits: options.limits,
+    };
+    Ok(Call {
+        spec,
+        key,
+        keep: written.keep,
+        nodes: written.nodes,
+    })
 }
 
 /// The result type of a call submitted with [`Client::submit_encoded`]:

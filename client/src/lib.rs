@@ -25,6 +25,7 @@
 //! # Layout
 //! - [`client`]: [`Client`]: connect, load modules, submit, map, gather.
 //! - [`future`]: [`Future`]: a result held by the cluster.
+//! - [`graph`]: [`Delayed`] calls; `compute` and `persist` of task graphs.
 //! - [`module`]: [`Module`] and typed [`Task`] handles.
 //! - [`args`]: what may be passed as an argument (values, futures, lists).
 //! - [`options`]: [`Options`]: purity and limits of a call.
@@ -42,6 +43,7 @@ pub mod client;
 mod connection;
 pub mod error;
 pub mod future;
+pub mod graph;
 pub mod local;
 pub mod module;
 pub mod options;
@@ -51,6 +53,7 @@ pub use address::{SchedulerAddress, ToScheduler};
 pub use client::{AsCompleted, Client, ClientBuilder, Raw};
 pub use error::{Error, Result};
 pub use future::Future;
+pub use graph::Delayed;
 pub use local::{LocalCluster, LocalClusterBuilder};
 pub use module::{Module, Task};
 pub use options::Options;

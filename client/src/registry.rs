@@ -12,7 +12,7 @@ use bytes::Bytes;
 use std::sync::{Arc, Mutex, Weak};
 use tokio::sync::{Notify, mpsc};
 use wask_proto::hash::{FastMap, new_map};
-use wask_proto::msg::ClientRequest;
+use wask_proto::msg::{ClientRequest, TaskSpec};
 use wask_proto::{KeyId, TaskError, TaskKey};
 
 /// What the client knows about a key.
@@ -142,15 +142,7 @@ impl Registry {
                 holders.push(h);
                 continue;
             }
-            let h = Arc::new(Holder {
-                key,
-                state: Mutex::new(KeyState {
-                    status: Status::Pending,
-                    wanted: false,
-                }),
-                notify: Notify::new(),
-                registry: Arc::downgrade(self),
-            });
+            let h = self.new_holder(key);
             g.keys.insert(h.key.id, Arc::downgrade(&h));
             fresh.push(i);
             holders.push(h);
@@ -161,6 +153,70 @@ impl Registry {
             let _ = self.tx.send(req);
         }
         Ok(holders)
+    }
+
+    /// Submits a graph of calls (`nodes`, dependencies before dependents)
+    /// and returns the holders of the `outputs` (indices into `nodes`).
+    /// Calls this client already holds are not sent again. The other calls
+    /// are submitted and released in the same breath: the cluster keeps
+    /// them only as long as the tasks that depend on them need them, as
+    /// dask does with the intermediate keys of a computed graph.
+    pub fn submit_graph(
+        self: &Arc<Self>,
+        nodes: &[(TaskKey, TaskSpec)],
+        outputs: &[usize],
+    ) -> Result<Vec<Arc<Holder>>, Error> {
+        let mut g = self.lock();
+        if let Some(m) = &g.lost {
+            return Err(Error::ConnectionLost(m.clone()));
+        }
+        let mut is_output = vec![false; nodes.len()];
+        let mut fresh = vec![false; nodes.len()];
+        let mut holders = Vec::with_capacity(outputs.len());
+        for &i in outputs {
+            let key = &nodes[i].0;
+            if let Some(h) = g.keys.get(&key.id).and_then(Weak::upgrade) {
+                holders.push(h);
+                is_output[i] = true;
+                continue;
+            }
+            let h = self.new_holder(key.clone());
+            g.keys.insert(h.key.id, Arc::downgrade(&h));
+            is_output[i] = true;
+            fresh[i] = true;
+            holders.push(h);
+        }
+        let mut specs = Vec::new();
+        let mut transient = Vec::new();
+        for (i, (key, spec)) in nodes.iter().enumerate() {
+            if is_output[i] {
+                if fresh[i] {
+                    specs.push(spec.clone());
+                }
+            } else if g.keys.get(&key.id).and_then(Weak::upgrade).is_none() {
+                specs.push(spec.clone());
+                transient.push(key.id);
+            }
+        }
+        if !specs.is_empty() {
+            let _ = self.tx.send(ClientRequest::Submit(specs));
+        }
+        if !transient.is_empty() {
+            let _ = self.tx.send(ClientRequest::Release(transient));
+        }
+        Ok(holders)
+    }
+
+    fn new_holder(self: &Arc<Self>, key: TaskKey) -> Arc<Holder> {
+        Arc::new(Holder {
+            key,
+            state: Mutex::new(KeyState {
+                status: Status::Pending,
+                wanted: false,
+            }),
+            notify: Notify::new(),
+            registry: Arc::downgrade(self),
+        })
     }
 
     fn release(&self, holder: &Holder) {
