@@ -334,3 +334,72 @@ async fn submit_bools_tuples_and_options() {
     client.close();
     cluster.shutdown().await;
 }
+
+/// Runs `wask ARGS` with `WASK_TOKEN` set to `token`.
+async fn wask_with_token_env(args: &[&str], token: &str) -> Run {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let token = token.to_string();
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_wask"))
+            .args(&args)
+            .env("WASK_TOKEN", token)
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("running the wask binary");
+        Run {
+            code: out.status.code().expect("exited, not killed"),
+            stdout: String::from_utf8(out.stdout).unwrap(),
+            stderr: String::from_utf8(out.stderr).unwrap(),
+        }
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_comes_from_the_flag_or_wask_token() {
+    const TOKEN: &str = "cli-tenant-token-0123456789abcdef";
+    let tenants = format!(
+        "[[tenant]]\nname = \"cli\"\ntoken_blake3 = \"{}\"\n",
+        wask_scheduler::tenants::hash_token(TOKEN)
+    );
+    let cluster = LocalCluster::builder()
+        .workers(1)
+        .tenants(tenants)
+        .start()
+        .await
+        .unwrap();
+    let file = scratch_dir("token").join("scheduler.json");
+    cluster.address().write_file(&file).unwrap();
+    let file = file.to_str().unwrap();
+    let refusal = format!(
+        "error: connecting with {file}: scheduler refused the connection: invalid or missing token"
+    );
+
+    // The right token, given with --token or in WASK_TOKEN.
+    let run = submit(Path::new(file), &["--token", TOKEN, "inc", "1"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.line("result: "), "2");
+    let run = wask_with_token_env(&["info", "--scheduler-file", file], TOKEN).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.line("workers: "), "1");
+
+    // No token, a wrong one, or a wrong one that --token puts before the
+    // right WASK_TOKEN: refused at connect, exit 1, saying why.
+    for run in [
+        wask(&["info", "--scheduler-file", file]).await,
+        wask(&["info", "--scheduler-file", file, "--token", "wrong"]).await,
+        wask_with_token_env(&["info", "--scheduler-file", file], "wrong").await,
+        wask_with_token_env(
+            &["info", "--scheduler-file", file, "--token", "wrong"],
+            TOKEN,
+        )
+        .await,
+        submit(Path::new(file), &["inc", "1"]).await,
+    ] {
+        assert_eq!(run.code, 1, "{}", run.stdout);
+        assert!(run.stdout.is_empty(), "{}", run.stdout);
+        assert_eq!(run.stderr.trim_end(), refusal);
+    }
+    cluster.shutdown().await;
+}

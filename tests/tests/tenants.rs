@@ -398,8 +398,8 @@ async fn a_flood_from_one_tenant_does_not_delay_another() {
     let before = executed(&b).await;
     // B's task goes to the next free slot, ahead of A's queue: before it
     // ends, at most the tasks already on the worker run, and as many more
-    // on the other thread meanwhile (plus B's own and two for the last
-    // round trip). Behind A's queue it would wait for all 100,000.
+    // on the other thread meanwhile (plus two for the last round trip).
+    // Behind A's queue it would wait for all 100,000.
     let bound = 2 * SLOTS + 2;
     tokio::select! {
         r = mine.result() => assert_eq!(r.unwrap(), 7),
