@@ -190,6 +190,19 @@ impl Client {
         self.inner.persist_all(delayed)
     }
 
+    /// Waits until every future has finished (successfully or not).
+    pub fn wait<T>(&self, futures: &[Future<T>]) {
+        let inner: Vec<crate::Future<T>> = futures.iter().map(|f| f.inner.clone()).collect();
+        block_on(self.inner.wait(&inner))
+    }
+
+    /// Shows a progress bar until every future has finished; see
+    /// [`crate::Client::progress`].
+    pub fn progress<T: Send + 'static>(&self, futures: &[Future<T>]) -> crate::Progress {
+        let inner: Vec<crate::Future<T>> = futures.iter().map(|f| f.inner.clone()).collect();
+        block_on(self.inner.progress(&inner))
+    }
+
     /// Cluster information.
     pub fn info(&self) -> Result<ClusterInfo> {
         block_on(self.inner.info())

@@ -35,6 +35,10 @@ pub enum Error {
     /// The module was refused (by the client's own check or the scheduler).
     #[error("module refused: {0}")]
     ModuleRefused(String),
+    /// A parameter of a client method is unusable (an empty bag to reduce,
+    /// a fan-in below 2).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
     /// An argument could not be encoded.
     #[error("cannot encode arguments: {0}")]
     Encode(String),

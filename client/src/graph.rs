@@ -315,7 +315,10 @@ mod tests {
         let b = node(2, vec![a.clone()]);
         let c = node(3, vec![a.clone(), b.clone()]);
         let d = node(4, vec![c.clone(), b.clone()]);
-        assert_eq!(ids(&topological(std::slice::from_ref(&d))), vec![1, 2, 3, 4]);
+        assert_eq!(
+            ids(&topological(std::slice::from_ref(&d))),
+            vec![1, 2, 3, 4]
+        );
         // Several roots share their calls; a root reached from another
         // appears once.
         assert_eq!(

@@ -26,6 +26,8 @@
 //! - [`client`]: [`Client`]: connect, load modules, submit, map, gather.
 //! - [`future`]: [`Future`]: a result held by the cluster.
 //! - [`graph`]: [`Delayed`] calls; `compute` and `persist` of task graphs.
+//! - [`progress`]: a progress bar over futures.
+//! - [`bag`]: [`Bag`], a partitioned collection of task results.
 //! - [`module`]: [`Module`] and typed [`Task`] handles.
 //! - [`args`]: what may be passed as an argument (values, futures, lists).
 //! - [`options`]: [`Options`]: purity and limits of a call.
@@ -38,6 +40,7 @@
 
 pub mod address;
 pub mod args;
+pub mod bag;
 pub mod blocking;
 pub mod client;
 mod connection;
@@ -47,9 +50,11 @@ pub mod graph;
 pub mod local;
 pub mod module;
 pub mod options;
+pub mod progress;
 mod registry;
 
 pub use address::{SchedulerAddress, ToScheduler};
+pub use bag::Bag;
 pub use client::{AsCompleted, Client, ClientBuilder, Raw};
 pub use error::{Error, Result};
 pub use future::Future;
@@ -57,6 +62,7 @@ pub use graph::Delayed;
 pub use local::{LocalCluster, LocalClusterBuilder};
 pub use module::{Module, Task};
 pub use options::Options;
+pub use progress::Progress;
 pub use wask_proto::msg::ClusterInfo;
 pub use wask_proto::{TaskError, TaskKey};
 pub use wask_worker::sandbox::Compiler;

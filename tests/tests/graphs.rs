@@ -2,7 +2,7 @@
 //! embedded cluster, real wasm, real QUIC.
 
 use std::time::Duration;
-use wask::{Client, Delayed, Error, LocalCluster, TaskError};
+use wask::{Bag, Client, Delayed, Error, LocalCluster, TaskError};
 use wask_tests::{FAULTY, MATH, eventually};
 
 const SETTLE: Duration = Duration::from_secs(30);
@@ -166,4 +166,58 @@ fn blocking_compute_and_persist() {
         .compute_all(&[double.delay((&x,)).unwrap(), inc.delay((&x,)).unwrap()])
         .unwrap();
     assert_eq!(client.gather(&all).unwrap(), vec![42, 22]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bags_map_reduce_persist_and_gather() {
+    let cluster = LocalCluster::start(2).await.unwrap();
+    let client = Client::connect(cluster.address()).await.unwrap();
+    let math = client.load_module(MATH).await.unwrap();
+    let range = math.task::<(i64, i64), Vec<i64>>("range").unwrap();
+    let squares = math.task::<(Vec<i64>,), Vec<i64>>("squares").unwrap();
+    let sum = math.task::<(Vec<i64>,), i64>("sum").unwrap();
+
+    let parts = (0..20)
+        .map(|p| range.delay((p * 100, (p + 1) * 100)))
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let bag = Bag::from_delayed(parts);
+    assert_eq!(bag.npartitions(), 20);
+    let sq = bag.map_partitions(&squares).unwrap();
+    let expected: i64 = (0..2000i64).map(|x| x * x).sum();
+    // 20 per-partition sums, then 5 and 2 and 1 aggregates (fan-in 4).
+    let total = sq.reduction(&sum, &sum, 4).unwrap();
+    assert_eq!(client.compute(&total).unwrap().await.unwrap(), expected);
+    assert_eq!(executed(&client).await, 20 + 20 + 20 + 5 + 2 + 1);
+
+    // persist: the squares stay on the cluster (computed again here: the
+    // first reduction's were forgotten), and reductions reuse them.
+    let kept = sq.persist(&client).unwrap();
+    assert!(kept.partitions().iter().all(|p| p.is_persisted()));
+    let again = kept.reduction(&sum, &sum, 8).unwrap();
+    assert_eq!(client.compute(&again).unwrap().await.unwrap(), expected);
+    // 20 ranges and 20 squares for persist; 20 sums, 3 + 1 aggregates.
+    assert_eq!(executed(&client).await, 68 + 40 + 20 + 3 + 1);
+    let third = kept.reduction(&sum, &sum, 20).unwrap();
+    assert_eq!(client.compute(&third).unwrap().await.unwrap(), expected);
+    // No range or square again: 20 sums and one aggregate.
+    assert_eq!(executed(&client).await, 132 + 20 + 1);
+    let all = kept.gather(&client).await.unwrap();
+    assert_eq!(all, (0..2000i64).map(|x| x * x).collect::<Vec<_>>());
+
+    // A single partition is aggregated once too; bad reductions are refused.
+    let one = Bag::from_delayed(vec![range.delay((1, 4)).unwrap()]);
+    let r = one.reduction(&sum, &sum, 8).unwrap();
+    assert_eq!(client.compute(&r).unwrap().await.unwrap(), 6);
+    let empty: Bag<i64> = Bag::from_delayed(Vec::new());
+    assert!(matches!(
+        empty.reduction(&sum, &sum, 8),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        one.reduction(&sum, &sum, 1),
+        Err(Error::InvalidArgument(_))
+    ));
+    client.shutdown().await;
+    cluster.shutdown().await;
 }

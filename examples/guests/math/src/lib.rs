@@ -28,6 +28,18 @@ pub fn double(x: i64) -> i64 {
     x * 2
 }
 
+/// The integers from `start` up to, not including, `end`.
+#[wask_guest::task]
+pub fn range(start: i64, end: i64) -> Vec<i64> {
+    (start..end).collect()
+}
+
+/// The square of each of `xs`.
+#[wask_guest::task]
+pub fn squares(xs: Vec<i64>) -> Vec<i64> {
+    xs.iter().map(|x| x * x).collect()
+}
+
 /// Burns CPU for `iters` steps of a small recurrence started at `x`:
 /// `acc = (acc * 31 + i) % 1_000_003`. About a nanosecond per step.
 #[wask_guest::task]
@@ -89,6 +101,8 @@ mod tests {
         assert_eq!(add(2, 3), 5);
         assert_eq!(sum(vec![1, 2, 3]), 6);
         assert_eq!(double(21), 42);
+        assert_eq!(range(2, 5), vec![2, 3, 4]);
+        assert_eq!(squares(vec![1, -2, 3]), vec![1, 4, 9]);
         assert_eq!(busy(1, 2), 31 * 31 + 1);
         assert_eq!(busy_serial(2, 2), busy(0, 2) + busy(1, 2));
         assert_eq!(mean(vec![1.0, 3.0]), 2.0);
