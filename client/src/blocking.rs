@@ -154,6 +154,22 @@ impl Client {
         Ok(wrap(self.inner.map(task, items)?))
     }
 
+    /// Sends a value to the cluster; see [`crate::Client::scatter`].
+    pub fn scatter<T: serde::Serialize>(&self, value: &T) -> Result<Future<T>> {
+        Ok(Future {
+            inner: self.inner.scatter(value)?,
+        })
+    }
+
+    /// Sends every value to the cluster, in one message; see
+    /// [`crate::Client::scatter_many`].
+    pub fn scatter_many<T: serde::Serialize>(
+        &self,
+        values: impl IntoIterator<Item = T>,
+    ) -> Result<Vec<Future<T>>> {
+        Ok(wrap(self.inner.scatter_many(values)?))
+    }
+
     /// Waits for every future and returns their results.
     pub fn gather<T: DeserializeOwned>(&self, futures: &[Future<T>]) -> Result<Vec<T>> {
         let inner: Vec<crate::Future<T>> = futures.iter().map(|f| f.inner.clone()).collect();

@@ -15,6 +15,8 @@ use wask_proto::{ClientId, PROTOCOL_VERSION};
 /// An open, welcomed connection.
 pub(crate) struct Connection {
     pub registry: Arc<Registry>,
+    /// Scattered bytes the scheduler has not answered for.
+    pub uploads: crate::scatter::Uploads,
     pub conn: quinn::Connection,
     pub id: ClientId,
     endpoint: quinn::Endpoint,
@@ -111,6 +113,7 @@ pub(crate) async fn connect(
     let tx = framed::spawn_writer::<ClientRequest>(send);
     let connection = Arc::new(Connection {
         registry: Registry::new(tx),
+        uploads: Default::default(),
         conn: conn.clone(),
         id,
         endpoint,
@@ -189,6 +192,8 @@ fn apply(c: &Connection, ev: ClientEvent) {
         | ClientEvent::ModuleNeeded { req }
         | ClientEvent::ModuleRefused { req, .. } => c.reply(req, ev),
         ClientEvent::Info { req, .. } => c.reply(req, ev),
+        ClientEvent::SendData(keys) => crate::scatter::send_data(c, keys),
+        ClientEvent::DataNotNeeded(keys) => crate::scatter::not_needed(c, keys),
         ClientEvent::Welcome { .. } | ClientEvent::Refused { .. } => {
             tracing::warn!("unexpected hello answer on an open connection");
         }

@@ -42,6 +42,15 @@ pub enum Error {
     /// An argument could not be encoded.
     #[error("cannot encode arguments: {0}")]
     Encode(String),
+    /// A value to scatter is larger than a payload may be
+    /// ([`MAX_PAYLOAD`](wask_proto::limits::MAX_PAYLOAD)); nothing was sent.
+    #[error("data of {size} bytes is too large to scatter (the limit is {max} bytes)")]
+    DataTooLarge {
+        /// Its encoded size.
+        size: u64,
+        /// The limit.
+        max: u64,
+    },
     /// The result bytes do not decode as the handle's result type.
     #[error("{key}: cannot decode result: {message}")]
     Decode {

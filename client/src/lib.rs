@@ -24,6 +24,7 @@
 //!
 //! # Layout
 //! - [`client`]: [`Client`]: connect, load modules, submit, map, gather.
+//! - `scatter`: [`Client::scatter`]: values sent to the cluster as futures.
 //! - [`future`]: [`Future`]: a result held by the cluster.
 //! - [`graph`]: [`Delayed`] calls; `compute` and `persist` of task graphs.
 //! - [`progress`]: a progress bar over futures.
@@ -52,6 +53,7 @@ pub mod module;
 pub mod options;
 pub mod progress;
 mod registry;
+mod scatter;
 
 pub use address::{SchedulerAddress, ToScheduler};
 pub use bag::Bag;

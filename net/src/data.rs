@@ -1,5 +1,9 @@
 //! Data streams: one unidirectional stream per large payload, opened with a
 //! [`StreamHeader`] frame and carrying the raw bytes to its end.
+//!
+//! A receiver that must check the header before it accepts the payload
+//! (is this upload expected? how large may it be?) reads the two apart
+//! with [`recv_header`] and [`recv_payload`]; [`recv`] does both.
 
 use crate::NetError;
 use bytes::Bytes;
@@ -24,7 +28,14 @@ pub async fn send(
 }
 
 /// Reads a whole data stream: its header and at most `limit` payload bytes.
-pub async fn recv(mut stream: RecvStream, limit: usize) -> Result<(StreamHeader, Bytes), NetError> {
+pub async fn recv(stream: RecvStream, limit: usize) -> Result<(StreamHeader, Bytes), NetError> {
+    let (header, stream) = recv_header(stream).await?;
+    let payload = recv_payload(stream, limit).await?;
+    Ok((header, payload))
+}
+
+/// Reads the header of a data stream; the payload is left in the stream.
+pub async fn recv_header(mut stream: RecvStream) -> Result<(StreamHeader, RecvStream), NetError> {
     let mut prefix = [0u8; PREFIX];
     stream
         .read_exact(&mut prefix)
@@ -43,13 +54,18 @@ pub async fn recv(mut stream: RecvStream, limit: usize) -> Result<(StreamHeader,
         .await
         .map_err(|e| NetError::Protocol(format!("data stream header: {e}")))?;
     let header: StreamHeader = frame::decode_body(&body)?;
-    let payload = match stream.read_to_end(limit).await {
-        Ok(v) => v,
+    Ok((header, stream))
+}
+
+/// Reads the rest of a data stream, at most `limit` bytes; a longer one is
+/// stopped with [`TOO_LARGE`](crate::codes::TOO_LARGE).
+pub async fn recv_payload(mut stream: RecvStream, limit: usize) -> Result<Bytes, NetError> {
+    match stream.read_to_end(limit).await {
+        Ok(v) => Ok(Bytes::from(v)),
         Err(quinn::ReadToEndError::TooLong) => {
             let _ = stream.stop(crate::codes::TOO_LARGE);
-            return Err(NetError::TooLarge { limit });
+            Err(NetError::TooLarge { limit })
         }
-        Err(e) => return Err(e.into()),
-    };
-    Ok((header, Bytes::from(payload)))
+        Err(e) => Err(e.into()),
+    }
 }

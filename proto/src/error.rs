@@ -136,6 +136,22 @@ pub enum TaskError {
         /// The key whose data was lost.
         key: String,
     },
+    /// Scattered data was lost: the worker holding its only copy left, or
+    /// every client that could upload it left first. It cannot be
+    /// recomputed; release its futures and scatter it again.
+    #[error("scattered data {key} was lost: its only copy left the cluster")]
+    DataLost {
+        /// The key of the data.
+        key: String,
+    },
+    /// Scattered data larger than [`crate::limits::MAX_PAYLOAD`].
+    #[error("scattered data of {size} bytes exceeds the limit of {max} bytes")]
+    DataTooLarge {
+        /// Its size.
+        size: u64,
+        /// The limit.
+        max: u64,
+    },
     /// The task was cancelled.
     #[error("task was cancelled")]
     Cancelled,

@@ -33,7 +33,7 @@ pub use limits::TaskLimits;
 pub use template::ArgTemplate;
 
 /// Version of the wire protocol; peers with another version are refused.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// ALPN of a client's connection to the scheduler.
 pub const ALPN_CLIENT: &[u8] = b"wask-client/1";

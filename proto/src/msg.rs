@@ -6,6 +6,12 @@
 //! of their own, opened with a [`StreamHeader`] frame, so they never hold up
 //! control traffic.
 //!
+//! Scattered data goes client → scheduler → worker: the client announces
+//! keys and sizes ([`ClientRequest::Scatter`]), uploads only what the
+//! scheduler asks for ([`ClientEvent::SendData`]), and the scheduler passes
+//! the bytes on to one worker ([`WorkerCommand::Store`] or a
+//! [`StreamHeader::DataForWorker`] stream) without keeping them.
+//!
 //! | connection | opener sends | opener receives |
 //! |---|---|---|
 //! | client → scheduler | [`ClientRequest`] | [`ClientEvent`] |
@@ -75,6 +81,33 @@ pub enum ClientRequest {
         /// Correlates the answer.
         req: u32,
     },
+    /// Scattered data: the client holds a future of each key and keeps the
+    /// bytes until the scheduler answers [`ClientEvent::SendData`] (upload
+    /// them) or [`ClientEvent::DataNotNeeded`] (the tenant has them, or the
+    /// key was refused). Nothing is uploaded before that answer.
+    Scatter(Vec<ScatterSpec>),
+    /// Scattered values of at most [`crate::limits::INLINE_VALUE_MAX`] bytes
+    /// each, asked for with [`ClientEvent::SendData`]. Larger ones go on a
+    /// stream headed [`StreamHeader::Scatter`].
+    Data(Vec<DataValue>),
+}
+
+/// One scattered value, announced before its bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScatterSpec {
+    /// [`crate::key::data_key_id`] of the bytes; the scheduler checks it.
+    pub key: KeyId,
+    /// Size of the postcard bytes, at most [`crate::limits::MAX_PAYLOAD`].
+    pub nbytes: u64,
+}
+
+/// The bytes of a scattered value, inline in a control frame.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataValue {
+    /// The key the bytes hash to.
+    pub key: KeyId,
+    /// The postcard bytes.
+    pub value: Bytes,
 }
 
 /// A task that finished, as a client learns it.
@@ -144,6 +177,12 @@ pub enum ClientEvent {
         /// The snapshot.
         info: ClusterInfo,
     },
+    /// Upload the bytes of these scattered keys (inline with
+    /// [`ClientRequest::Data`] when small, else on a
+    /// [`StreamHeader::Scatter`] stream), then forget them.
+    SendData(Vec<KeyId>),
+    /// Forget the bytes of these scattered keys without uploading them.
+    DataNotNeeded(Vec<KeyId>),
 }
 
 /// What `wask info` shows.
@@ -157,6 +196,10 @@ pub struct ClusterInfo {
     /// clients. Loading a module the scheduler already has (from any
     /// client of the tenant) uploads nothing, so this does not grow.
     pub module_uploads: u64,
+    /// Scattered values the scheduler has received from the asking
+    /// tenant's clients and passed on to a worker. Scattering data the
+    /// tenant already holds uploads nothing, so this does not grow.
+    pub data_uploads: u64,
 }
 
 /// One worker in [`ClusterInfo`].
@@ -218,6 +261,21 @@ pub enum WorkerRequest {
     },
     /// The worker is leaving; the scheduler reassigns its work.
     Goodbye,
+    /// Scattered values sent with [`WorkerCommand::Store`] or on a
+    /// [`StreamHeader::DataForWorker`] stream are held (or were refused).
+    Stored(Vec<Stored>),
+}
+
+/// Scattered data a worker was given, as it reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stored {
+    /// Owner of the key.
+    pub tenant: TenantId,
+    /// The key.
+    pub key: KeyId,
+    /// The size now held, or why the worker would not hold it (its memory
+    /// limit).
+    pub result: Result<u64, TaskError>,
 }
 
 /// A finished task, as the worker reports it.
@@ -320,6 +378,21 @@ pub enum WorkerCommand {
         /// The module.
         module: ModuleId,
     },
+    /// Hold these scattered values (each at most
+    /// [`crate::limits::INLINE_VALUE_MAX`] bytes) as results, and answer
+    /// [`WorkerRequest::Stored`].
+    Store(Vec<StoreData>),
+}
+
+/// A scattered value for a worker to hold.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreData {
+    /// Owner of the key.
+    pub tenant: TenantId,
+    /// The key.
+    pub key: KeyId,
+    /// The postcard bytes.
+    pub value: Bytes,
 }
 
 /// Worker → worker, one bidirectional stream per request.
@@ -380,6 +453,21 @@ pub enum StreamHeader {
         /// The request.
         req: u64,
     },
+    /// Client → scheduler: the bytes of scattered data, asked for with
+    /// [`ClientEvent::SendData`]; exactly as many bytes as the
+    /// [`ScatterSpec`] announced, hashing to the key.
+    Scatter {
+        /// The key.
+        key: KeyId,
+    },
+    /// Scheduler → worker: scattered data to hold, like
+    /// [`WorkerCommand::Store`] for values too large for a control frame.
+    DataForWorker {
+        /// Owner of the key.
+        tenant: TenantId,
+        /// The key.
+        key: KeyId,
+    },
 }
 
 /// A module's task list, as the scheduler knows it (used in tests and by
@@ -390,4 +478,63 @@ pub struct ModuleTasks {
     pub hash: ModuleHash,
     /// Its tasks.
     pub tasks: Vec<TaskSignature>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::{FrameDecoder, encode};
+
+    /// The scatter messages survive the frame codec, errors included.
+    #[test]
+    fn scatter_messages_round_trip() {
+        let key = crate::key::data_key_id(b"bytes");
+        let mut bytes = Vec::new();
+        let client = [
+            ClientRequest::Scatter(vec![ScatterSpec { key, nbytes: 5 }]),
+            ClientRequest::Data(vec![DataValue {
+                key,
+                value: Bytes::from_static(b"bytes"),
+            }]),
+        ];
+        let worker = [
+            WorkerRequest::Stored(vec![
+                Stored {
+                    tenant: 3,
+                    key,
+                    result: Ok(5),
+                },
+                Stored {
+                    tenant: 3,
+                    key,
+                    result: Err(TaskError::WorkerFull {
+                        message: "full".into(),
+                    }),
+                },
+            ]),
+            WorkerRequest::Goodbye,
+        ];
+        for m in &client {
+            encode(m, &mut bytes);
+        }
+        let mut d = FrameDecoder::new(1 << 20);
+        d.push(&bytes);
+        for m in &client {
+            assert_eq!(d.next_message::<ClientRequest>().unwrap().as_ref(), Some(m));
+        }
+        let mut bytes = Vec::new();
+        for m in &worker {
+            encode(m, &mut bytes);
+        }
+        d.push(&bytes);
+        for m in &worker {
+            assert_eq!(d.next_message::<WorkerRequest>().unwrap().as_ref(), Some(m));
+        }
+        let header = StreamHeader::DataForWorker { tenant: 1, key };
+        let framed = crate::frame::encode_to_vec(&header);
+        assert_eq!(
+            crate::frame::decode_body::<StreamHeader>(&framed[crate::frame::PREFIX..]).unwrap(),
+            header
+        );
+    }
 }

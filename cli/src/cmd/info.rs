@@ -31,7 +31,7 @@ const HEADER: [&str; 8] = [
 ];
 
 /// The table (columns padded to their widest cell, numbers right-aligned),
-/// then `workers: N`, `tasks: N` and `module uploads: N`.
+/// then `workers: N`, `tasks: N`, `module uploads: N` and `data uploads: N`.
 fn render(info: &ClusterInfo) -> String {
     let rows: Vec<[String; 8]> = info
         .workers
@@ -75,10 +75,11 @@ fn render(info: &ClusterInfo) -> String {
         out += &line(row.each_ref().map(String::as_str));
     }
     out += &format!(
-        "workers: {}\ntasks: {}\nmodule uploads: {}\n",
+        "workers: {}\ntasks: {}\nmodule uploads: {}\ndata uploads: {}\n",
         info.workers.len(),
         info.tasks,
-        info.module_uploads
+        info.module_uploads,
+        info.data_uploads
     );
     out
 }
@@ -112,6 +113,7 @@ mod tests {
             ],
             tasks: 5,
             module_uploads: 2,
+            data_uploads: 3,
         };
         assert_eq!(
             render(&info),
@@ -122,6 +124,7 @@ id  name           address         nthreads  held bytes  held keys  processing  
 workers: 2
 tasks: 5
 module uploads: 2
+data uploads: 3
 "
         );
     }
@@ -130,7 +133,7 @@ module uploads: 2
     fn renders_an_empty_cluster() {
         assert_eq!(
             render(&ClusterInfo::default()),
-            "id  name  address  nthreads  held bytes  held keys  processing  executed\nworkers: 0\ntasks: 0\nmodule uploads: 0\n"
+            "id  name  address  nthreads  held bytes  held keys  processing  executed\nworkers: 0\ntasks: 0\nmodule uploads: 0\ndata uploads: 0\n"
         );
     }
 }

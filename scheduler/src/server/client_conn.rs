@@ -1,6 +1,8 @@
-//! One client connection: hello, then control frames and module uploads.
+//! One client connection: hello, then control frames, module uploads and
+//! uploads of scattered data.
 
 use super::hub::HubEvent;
+use super::scatter::Asked;
 use super::{Shared, accept};
 use crate::state::Event;
 use std::sync::Arc;
@@ -56,6 +58,7 @@ pub(super) async fn run(conn: quinn::Connection, shared: Arc<Shared>) {
             return;
         }
         let tx = framed::spawn_writer::<ClientEvent>(send);
+        let asked = Arc::new(Asked::new());
         if shared
             .hub
             .send(HubEvent::ClientUp {
@@ -63,6 +66,7 @@ pub(super) async fn run(conn: quinn::Connection, shared: Arc<Shared>) {
                 tenant,
                 tx,
                 conn: conn.clone(),
+                asked: asked.clone(),
             })
             .await
             .is_err()
@@ -71,8 +75,14 @@ pub(super) async fn run(conn: quinn::Connection, shared: Arc<Shared>) {
         }
         tracing::info!("client connected");
 
-        let uploads = tokio::spawn(accept_uploads(conn.clone(), shared.clone(), client, tenant));
-        let result = control_loop(&mut reader, &shared, client, tenant).await;
+        let uploads = tokio::spawn(accept_uploads(
+            conn.clone(),
+            shared.clone(),
+            client,
+            tenant,
+            asked.clone(),
+        ));
+        let result = control_loop(&mut reader, &shared, client, tenant, &asked).await;
         uploads.abort();
         if let Err(e) = &result {
             tracing::warn!("client connection closed: {e}");
@@ -108,6 +118,7 @@ async fn control_loop(
     shared: &Shared,
     client: ClientId,
     tenant: TenantId,
+    asked: &Asked,
 ) -> Result<(), NetError> {
     while let Some(msg) = reader.next::<ClientRequest>().await? {
         let ev = match msg {
@@ -128,6 +139,15 @@ async fn control_loop(
                 tenant,
                 req,
             },
+            ClientRequest::Scatter(data) => HubEvent::Core(Event::Scatter { client, data }),
+            ClientRequest::Data(values) => {
+                for ev in asked.inline(client, values)? {
+                    if shared.hub.send(HubEvent::Core(ev)).await.is_err() {
+                        return Ok(());
+                    }
+                }
+                continue;
+            }
         };
         if shared.hub.send(ev).await.is_err() {
             return Ok(());
@@ -141,30 +161,28 @@ async fn accept_uploads(
     shared: Arc<Shared>,
     client: ClientId,
     tenant: TenantId,
+    asked: Arc<Asked>,
 ) {
     while let Ok(stream) = conn.accept_uni().await {
         let shared = shared.clone();
         let conn = conn.clone();
+        let asked = asked.clone();
         tokio::spawn(async move {
-            match receive_module(stream).await {
-                Ok((hash, bytes)) => {
-                    let inspected = tokio::task::spawn_blocking(move || {
-                        let info = wask_proto::module::inspect(&bytes, &Default::default());
-                        (bytes, info)
-                    })
-                    .await;
-                    if let Ok((bytes, info)) = inspected {
-                        let _ = shared
-                            .hub
-                            .send(HubEvent::ModuleUploaded {
-                                client,
-                                tenant,
-                                hash,
-                                bytes,
-                                info: info.map_err(|e| e.to_string()),
-                            })
-                            .await;
-                    }
+            let event = match data::recv_header(stream).await {
+                Ok((StreamHeader::Module { hash }, stream)) => {
+                    receive_module(stream, hash, client, tenant).await
+                }
+                Ok((StreamHeader::Scatter { key }, stream)) => {
+                    asked.stream(client, key, stream).await.map(HubEvent::Core)
+                }
+                Ok((other, _)) => Err(NetError::Protocol(format!(
+                    "unexpected data stream {other:?}"
+                ))),
+                Err(e) => Err(e),
+            };
+            match event {
+                Ok(event) => {
+                    let _ = shared.hub.send(event).await;
                 }
                 Err(e) => {
                     tracing::warn!(client, "bad upload: {e}");
@@ -175,19 +193,30 @@ async fn accept_uploads(
     }
 }
 
-async fn receive_module(stream: quinn::RecvStream) -> Result<(ModuleHash, bytes::Bytes), NetError> {
-    let (header, bytes) = data::recv(stream, wask_proto::limits::MAX_MODULE).await?;
-    match header {
-        StreamHeader::Module { hash } => {
-            if ModuleHash::of(&bytes) != hash {
-                return Err(NetError::Protocol(
-                    "module bytes do not match their hash".into(),
-                ));
-            }
-            Ok((hash, bytes))
-        }
-        other => Err(NetError::Protocol(format!(
-            "unexpected data stream {other:?}"
-        ))),
+/// Reads a module's bytes, checks their hash and inspects them.
+async fn receive_module(
+    stream: quinn::RecvStream,
+    hash: ModuleHash,
+    client: ClientId,
+    tenant: TenantId,
+) -> Result<HubEvent, NetError> {
+    let bytes = data::recv_payload(stream, wask_proto::limits::MAX_MODULE).await?;
+    if ModuleHash::of(&bytes) != hash {
+        return Err(NetError::Protocol(
+            "module bytes do not match their hash".into(),
+        ));
     }
+    let (bytes, info) = tokio::task::spawn_blocking(move || {
+        let info = wask_proto::module::inspect(&bytes, &Default::default());
+        (bytes, info)
+    })
+    .await
+    .map_err(|e| NetError::Protocol(format!("inspecting a module: {e}")))?;
+    Ok(HubEvent::ModuleUploaded {
+        client,
+        tenant,
+        hash,
+        bytes,
+        info: info.map_err(|e| e.to_string()),
+    })
 }

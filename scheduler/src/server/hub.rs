@@ -4,14 +4,16 @@
 
 use super::modules::{self, Modules};
 use super::outbox;
+use super::scatter::Asked;
 use crate::state::{Action, Core, Event};
 use bytes::Bytes;
+use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 use wask_net::data;
 use wask_proto::hash::{FastMap, new_map};
 use wask_proto::limits::INLINE_VALUE_MAX;
 use wask_proto::module::ModuleInfo;
-use wask_proto::msg::{ClientEvent, PeerInfo, StreamHeader, WorkerCommand};
+use wask_proto::msg::{ClientEvent, PeerInfo, StoreData, StreamHeader, WorkerCommand};
 use wask_proto::{ClientId, ModuleHash, ModuleId, TenantId, WorkerId};
 
 /// Events processed per pass before the outboxes are flushed, so a flood of
@@ -30,6 +32,8 @@ pub enum HubEvent {
         tx: mpsc::UnboundedSender<ClientEvent>,
         /// Its connection, for data streams.
         conn: quinn::Connection,
+        /// The uploads it is asked for, checked by its connection task.
+        asked: Arc<Asked>,
     },
     /// A worker said a good hello.
     WorkerUp(Box<WorkerUp>),
@@ -97,6 +101,7 @@ pub struct WorkerUp {
 struct ClientConn {
     tx: mpsc::UnboundedSender<ClientEvent>,
     conn: quinn::Connection,
+    asked: Arc<Asked>,
     outbox: Vec<ClientEvent>,
 }
 
@@ -167,12 +172,14 @@ impl Hub {
                 tenant,
                 tx,
                 conn,
+                asked,
             } => {
                 self.clients.insert(
                     client,
                     ClientConn {
                         tx,
                         conn,
+                        asked,
                         outbox: Vec::new(),
                     },
                 );
@@ -366,6 +373,42 @@ impl Hub {
             }
             Action::ClientErred { client, key, error } => {
                 self.send_client(client, ClientEvent::Erred { key, error })
+            }
+            Action::RequestData {
+                client,
+                key,
+                nbytes,
+            } => {
+                // Recorded before the request leaves: the upload cannot
+                // arrive before its permission.
+                if let Some(c) = self.clients.get(&client) {
+                    c.asked.ask(key, nbytes);
+                    self.send_client(client, ClientEvent::SendData(vec![key]));
+                }
+            }
+            Action::DataNotNeeded { client, key } => {
+                self.send_client(client, ClientEvent::DataNotNeeded(vec![key]))
+            }
+            Action::StoreData {
+                worker,
+                tenant,
+                key,
+                value,
+            } => {
+                if value.len() <= INLINE_VALUE_MAX {
+                    let data = StoreData { tenant, key, value };
+                    self.send_worker(worker, WorkerCommand::Store(vec![data]));
+                } else if let Some(w) = self.workers.get(&worker) {
+                    // Lost with the connection if it fails: the worker is
+                    // leaving, and the core marks the data lost.
+                    let conn = w.conn.clone();
+                    let header = StreamHeader::DataForWorker { tenant, key };
+                    tokio::spawn(async move {
+                        if let Err(e) = data::send(&conn, &header, value).await {
+                            tracing::debug!(worker, "sending data failed: {e}");
+                        }
+                    });
+                }
             }
             Action::ClientValue { client, key, value } => {
                 if value.len() <= INLINE_VALUE_MAX {

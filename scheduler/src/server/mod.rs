@@ -9,6 +9,7 @@
 //! - `client_conn.rs` / `worker_conn.rs`: one task per connection.
 //! - `hub.rs`: the single task that owns the state.
 //! - `modules.rs`: modules uploaded by tenants.
+//! - `scatter.rs`: checking uploads of scattered data before the core.
 //! - `outbox.rs`: per-connection message batching that keeps order.
 
 mod accept;
@@ -16,6 +17,7 @@ mod client_conn;
 mod hub;
 mod modules;
 mod outbox;
+mod scatter;
 mod worker_conn;
 
 pub use hub::HubEvent;

@@ -10,10 +10,19 @@ pub(super) trait Merge: Sized {
     fn merge(&mut self, next: Self) -> Option<Self>;
 }
 
+/// Bytes of scattered values merged into one `Store` command, far below
+/// the frame limit.
+const STORE_BATCH_BYTES: usize = 1 << 20;
+
 impl Merge for ClientEvent {
     fn merge(&mut self, next: Self) -> Option<Self> {
         match (self, next) {
             (ClientEvent::Done(a), ClientEvent::Done(b)) => {
+                a.extend(b);
+                None
+            }
+            (ClientEvent::SendData(a), ClientEvent::SendData(b))
+            | (ClientEvent::DataNotNeeded(a), ClientEvent::DataNotNeeded(b)) => {
                 a.extend(b);
                 None
             }
@@ -30,6 +39,16 @@ impl Merge for WorkerCommand {
                 None
             }
             (WorkerCommand::Free(a), WorkerCommand::Free(b)) => {
+                a.extend(b);
+                None
+            }
+            (WorkerCommand::Store(a), WorkerCommand::Store(b)) => {
+                let size = |v: &[wask_proto::msg::StoreData]| -> usize {
+                    v.iter().map(|d| d.value.len()).sum()
+                };
+                if size(a) + size(&b) > STORE_BATCH_BYTES {
+                    return Some(WorkerCommand::Store(b));
+                }
                 a.extend(b);
                 None
             }
@@ -64,5 +83,28 @@ mod tests {
         push(&mut out, WorkerCommand::Free(vec![(0, KeyId([3; 16]))]));
         assert_eq!(out.len(), 3);
         assert!(matches!(&out[2], WorkerCommand::Free(v) if v.len() == 2));
+    }
+
+    #[test]
+    fn stores_merge_up_to_a_budget() {
+        use wask_proto::msg::StoreData;
+        let store = |n: usize| {
+            WorkerCommand::Store(vec![StoreData {
+                tenant: 0,
+                key: KeyId([n as u8; 16]),
+                value: vec![0u8; 600 << 10].into(),
+            }])
+        };
+        let mut out = Vec::new();
+        for n in 0..3 {
+            push(&mut out, store(n));
+        }
+        // 600 KiB + 600 KiB passes 1 MiB: no two in one frame.
+        assert_eq!(out.len(), 3);
+        let mut out = Vec::new();
+        push(&mut out, ClientEvent::SendData(vec![KeyId([1; 16])]));
+        push(&mut out, ClientEvent::SendData(vec![KeyId([2; 16])]));
+        push(&mut out, ClientEvent::DataNotNeeded(vec![KeyId([3; 16])]));
+        assert_eq!(out.len(), 2);
     }
 }

@@ -116,6 +116,7 @@ async fn control_loop(
                 HubEvent::Core(Event::Value { worker, req, value })
             }
             WorkerRequest::NeedModule { module } => HubEvent::NeedModule { worker, module },
+            WorkerRequest::Stored(reports) => HubEvent::Core(Event::Stored { worker, reports }),
             WorkerRequest::Goodbye => return Ok(()),
         };
         if shared.hub.send(ev).await.is_err() {

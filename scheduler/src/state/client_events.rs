@@ -22,6 +22,9 @@ pub(crate) struct Client {
     pub holds: FastSet<TaskIdx>,
     /// Unfinished tasks whose value it wants.
     pub wants: FastSet<TaskIdx>,
+    /// Scattered data (`AwaitingData`) it was asked to upload or may be
+    /// asked to: it keeps the bytes until told.
+    pub uploads: FastSet<TaskIdx>,
 }
 
 /// A value asked of a worker for a client.
@@ -50,13 +53,14 @@ impl Core {
                 tenant,
                 holds: new_set(),
                 wants: new_set(),
+                uploads: new_set(),
             },
         );
     }
 
     /// A client left: everything it held is released. Values fetched for it
     /// are dropped when they arrive.
-    pub(super) fn client_disconnected(&mut self, client: ClientId) {
+    pub(super) fn client_disconnected(&mut self, client: ClientId, out: &mut Vec<Action>) {
         let Some(c) = self.clients.remove(&client) else {
             return;
         };
@@ -70,6 +74,12 @@ impl Core {
                 t.holders.remove(client);
                 self.candidate(idx);
             }
+        }
+        // Sorted, so that the actions do not depend on hash order.
+        let mut uploads: Vec<TaskIdx> = c.uploads.into_iter().collect();
+        uploads.sort_unstable();
+        for idx in uploads {
+            self.source_left(idx, client, out);
         }
     }
 

@@ -6,7 +6,7 @@
 
 use bytes::Bytes;
 use std::sync::Arc;
-use wask_proto::msg::{ComputeTask, Done, Failed, Finished, TaskSpec};
+use wask_proto::msg::{ComputeTask, Done, Failed, Finished, ScatterSpec, Stored, TaskSpec};
 use wask_proto::{ClientId, KeyId, ModuleId, TaskError, TenantId, WorkerId};
 
 /// Something that happened outside the core.
@@ -41,6 +41,25 @@ pub enum Event {
         client: ClientId,
         /// The tasks.
         tasks: Vec<TaskSpec>,
+    },
+    /// A client scattered data: it holds a future of each key and keeps
+    /// the bytes until told [`Action::RequestData`] or
+    /// [`Action::DataNotNeeded`].
+    Scatter {
+        /// The client.
+        client: ClientId,
+        /// The keys and sizes, in order.
+        data: Vec<ScatterSpec>,
+    },
+    /// The bytes of scattered data arrived from a client. The shell has
+    /// checked that they hash to `key` and that the client was asked.
+    DataReceived {
+        /// The client.
+        client: ClientId,
+        /// A key of its tenant.
+        key: KeyId,
+        /// The bytes; passed on to a worker, never kept.
+        value: Bytes,
     },
     /// A client holds futures of these keys again.
     Hold {
@@ -102,6 +121,14 @@ pub enum Event {
         /// The tasks.
         tasks: Vec<Failed>,
     },
+    /// A worker reports scattered data it was given with
+    /// [`Action::StoreData`].
+    Stored {
+        /// The worker.
+        worker: WorkerId,
+        /// What it holds or refused.
+        reports: Vec<Stored>,
+    },
     /// A worker answered [`Action::FetchValue`].
     Value {
         /// The worker.
@@ -158,6 +185,36 @@ pub enum Action {
         key: KeyId,
         /// Why.
         error: TaskError,
+    },
+    /// Ask a client to upload the bytes of scattered data; it answers with
+    /// [`Event::DataReceived`].
+    RequestData {
+        /// The client.
+        client: ClientId,
+        /// The key.
+        key: KeyId,
+        /// Its announced size: the upload must have exactly this many bytes.
+        nbytes: u64,
+    },
+    /// Tell a client to drop the bytes of scattered data without uploading
+    /// them.
+    DataNotNeeded {
+        /// The client.
+        client: ClientId,
+        /// The key.
+        key: KeyId,
+    },
+    /// Give scattered data to a worker to hold; it answers with
+    /// [`Event::Stored`].
+    StoreData {
+        /// The worker.
+        worker: WorkerId,
+        /// Owner of the key.
+        tenant: TenantId,
+        /// The key.
+        key: KeyId,
+        /// The bytes.
+        value: Bytes,
     },
     /// Send a client a value it wanted.
     ClientValue {

@@ -2,11 +2,12 @@
 //!
 //! It recomputes every count and cross-reference from scratch (tasks ↔
 //! index, dependencies ↔ dependents ↔ waiters, holders ↔ clients, states
-//! ↔ workers ↔ tenants ↔ queues) and compares. O(state); never used on
+//! ↔ workers ↔ tenants ↔ queues, scattered data ↔ its sources and the
+//! worker storing it) and compares. O(state); never used on
 //! the hot path.
 
 use super::Core;
-use super::task::{TaskIdx, TaskState};
+use super::task::{TaskIdx, TaskKind, TaskState};
 use wask_proto::TenantId;
 use wask_proto::hash::{FastMap, new_map};
 
@@ -119,7 +120,81 @@ pub(super) fn check(core: &Core) -> Result<(), String> {
                 name()
             );
         }
+        match t.kind {
+            TaskKind::Data => {
+                ensure!(
+                    !matches!(
+                        t.state,
+                        TaskState::Waiting { .. }
+                            | TaskState::Queued
+                            | TaskState::Processing { .. }
+                    ),
+                    "{}: scattered data cannot run",
+                    name()
+                );
+                ensure!(
+                    t.dependencies.is_empty() && t.args.bytes.is_empty() && t.args.holes.is_empty(),
+                    "{}: scattered data has a spec",
+                    name()
+                );
+                ensure!(t.pure, "{}: scattered data has a random key", name());
+            }
+            TaskKind::Call { .. } => ensure!(
+                !matches!(
+                    t.state,
+                    TaskState::AwaitingData { .. } | TaskState::Storing { .. }
+                ),
+                "{}: a call in a state of scattered data",
+                name()
+            ),
+        }
         match &t.state {
+            TaskState::AwaitingData {
+                uploader, sources, ..
+            } => {
+                match uploader {
+                    Some(u) => ensure!(
+                        !sources.contains(*u),
+                        "{}: uploader {u} is also a source",
+                        name()
+                    ),
+                    None => {
+                        ensure!(
+                            core.workers.map.is_empty() && !sources.is_empty(),
+                            "{}: nobody asked for the bytes",
+                            name()
+                        );
+                        ensure!(
+                            core.awaiting_worker.contains(&me),
+                            "{}: not in the list waiting for a worker",
+                            name()
+                        );
+                    }
+                }
+                for c in uploader.iter().copied().chain(sources.iter()) {
+                    let client = core
+                        .clients
+                        .get(&c)
+                        .ok_or_else(|| format!("{}: source {c} is not connected", name()))?;
+                    ensure!(
+                        client.tenant == t.tenant && client.uploads.contains(&idx),
+                        "{}: source {c} does not list the upload",
+                        name()
+                    );
+                }
+            }
+            TaskState::Storing { worker } => {
+                let w = core
+                    .workers
+                    .map
+                    .get(worker)
+                    .ok_or_else(|| format!("{}: stored on unknown worker", name()))?;
+                ensure!(
+                    w.storing.contains(&idx),
+                    "{}: not in its worker's storing set",
+                    name()
+                );
+            }
             TaskState::Waiting { unfinished } => {
                 ensure!(*unfinished > 0, "{}: waiting for nothing", name());
                 ensure!(
@@ -236,6 +311,13 @@ pub(super) fn check(core: &Core) -> Result<(), String> {
             );
             ensure!(ok, "worker {id} lists {idx:?} as processing");
         }
+        for &idx in &w.storing {
+            let ok = core
+                .tasks
+                .get(idx)
+                .is_some_and(|t| matches!(t.state, TaskState::Storing { worker } if worker == id));
+            ensure!(ok, "worker {id} lists {idx:?} as storing");
+        }
         let mut bytes = 0u64;
         for &idx in &w.has_what {
             match core.tasks.get(idx).map(|t| &t.state) {
@@ -323,6 +405,15 @@ pub(super) fn check(core: &Core) -> Result<(), String> {
                 core.tasks.get(idx).is_some_and(|t| t.holders.contains(id)),
                 "client {id} holds {idx:?}, not listed"
             );
+        }
+        for &idx in &client.uploads {
+            let ok = core.tasks.get(idx).is_some_and(|t| match &t.state {
+                TaskState::AwaitingData {
+                    uploader, sources, ..
+                } => *uploader == Some(id) || sources.contains(id),
+                _ => false,
+            });
+            ensure!(ok, "client {id} lists {idx:?} as an upload");
         }
         for &idx in &client.wants {
             ensure!(

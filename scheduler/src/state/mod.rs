@@ -12,6 +12,8 @@
 //! - `submit`: validating and creating submitted tasks.
 //! - `client_events`: clients connecting, holding, wanting, releasing and
 //!   cancelling keys, and the values fetched for them.
+//! - `scatter`: data scattered by clients: asking for the bytes, passing
+//!   them to a worker, its report, and losing them.
 //! - `worker_events`: workers joining, leaving and reporting results.
 //! - `worker`: per-worker bookkeeping and the placement rule.
 //! - `tenant`: per-tenant ready queues and the fair share between tenants.
@@ -25,11 +27,22 @@
 //! `Erred { error }`. A task is forgotten (removed, and `Free` sent to the
 //! workers holding it) as soon as no client holds it and no unfinished
 //! task depends on it, whatever its state.
+//!
+//! # Life of scattered data
+//! A scattered key is a task of kind `Data`, with no spec: it cannot run or
+//! be recomputed. `AwaitingData { uploader, sources }` until the uploader's
+//! bytes arrive (asked as soon as a worker is connected; another source is
+//! asked if the uploader leaves first), then `Storing { worker }` once the
+//! bytes are passed on, then `Memory` when the worker says it holds them.
+//! If every copy is lost (the worker left, or every client that had the
+//! bytes left before uploading), it becomes `Erred(DataLost)` and its
+//! dependents fail with that cause.
 
 mod client_events;
 pub mod event;
 mod ids;
 mod invariants;
+mod scatter;
 mod submit;
 mod task;
 mod tenant;
@@ -45,7 +58,7 @@ pub use tenant::TenantPolicy;
 
 use client_events::{Client, Fetch};
 use std::sync::Arc;
-use task::{Slab, TaskIdx, TaskRef};
+use task::{Slab, TaskIdx, TaskKind, TaskRef};
 use tenant::Tenants;
 use wask_proto::hash::{FastMap, new_map};
 use wask_proto::limits::ResolvedLimits;
@@ -103,6 +116,9 @@ pub struct Core {
     /// Value requests sent to workers and not answered, by request id.
     fetches: FastMap<u64, Fetch>,
     next_req: u64,
+    /// Scattered data waiting for a worker before its bytes are asked for
+    /// (`AwaitingData` without uploader), plus stale entries.
+    awaiting_worker: Vec<TaskRef>,
     /// Tasks that may have lost their last holder or waiter during the
     /// current event; forgotten at its end if so.
     release_candidates: Vec<TaskRef>,
@@ -132,6 +148,7 @@ impl Core {
             modules: new_map(),
             fetches: new_map(),
             next_req: 1,
+            awaiting_worker: Vec::new(),
             release_candidates: Vec::new(),
             scratch_stack: Vec::new(),
             scratch_held: Vec::new(),
@@ -144,7 +161,7 @@ impl Core {
     pub fn handle(&mut self, event: Event, out: &mut Vec<Action>) {
         match event {
             Event::ClientConnected { client, tenant } => self.client_connected(client, tenant),
-            Event::ClientDisconnected { client } => self.client_disconnected(client),
+            Event::ClientDisconnected { client } => self.client_disconnected(client, out),
             Event::ModuleRegistered {
                 module,
                 tenant,
@@ -154,6 +171,11 @@ impl Core {
                 self.modules.insert(module, Module { tenant, task_names });
             }
             Event::Submit { client, tasks } => self.submit(client, tasks, out),
+            Event::Scatter { client, data } => self.scatter(client, data, out),
+            Event::DataReceived { client, key, value } => {
+                self.data_received(client, key, value, out)
+            }
+            Event::Stored { worker, reports } => self.stored(worker, reports, out),
             Event::Hold { client, keys } => self.hold(client, &keys, out),
             Event::Want { client, keys } => self.want(client, &keys, out),
             Event::Release { client, keys } => self.release(client, &keys),
@@ -164,7 +186,10 @@ impl Core {
                 address,
                 nthreads,
                 memory_limit: _,
-            } => self.worker_joined(worker, name, address, nthreads),
+            } => {
+                self.worker_joined(worker, name, address, nthreads);
+                self.ask_waiting_data(out);
+            }
             Event::WorkerLeft { worker } => self.worker_left(worker, out),
             Event::Finished { worker, tasks } => self.finished(worker, tasks, out),
             Event::Failed { worker, tasks } => self.failed(worker, tasks, out),
@@ -203,6 +228,7 @@ impl Core {
             tasks: self.tenants.get(tenant).map_or(0, |t| t.ntasks),
             // Modules live in the server, which fills this in.
             module_uploads: 0,
+            data_uploads: self.tenants.get(tenant).map_or(0, |t| t.data_uploads),
         }
     }
 
@@ -220,10 +246,14 @@ impl Core {
         let Some(task) = self.tasks.get(idx) else {
             return String::new();
         };
-        let name = self
-            .modules
-            .get(&task.module)
-            .and_then(|m| m.task_names.get(task.func as usize));
+        let name = match task.kind {
+            TaskKind::Call { module, func } => self
+                .modules
+                .get(&module)
+                .and_then(|m| m.task_names.get(func as usize))
+                .map(String::as_str),
+            TaskKind::Data => Some(scatter::DATA_NAME),
+        };
         match name {
             Some(name) => wask_proto::key::render_key(name, task.key, task.pure),
             None => task.key.hex(),

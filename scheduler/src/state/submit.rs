@@ -9,7 +9,7 @@
 use super::Core;
 use super::event::Action;
 use super::ids::IdSet;
-use super::task::{Task, TaskIdx, TaskState};
+use super::task::{Task, TaskIdx, TaskKind, TaskState};
 use std::sync::Arc;
 use wask_proto::limits::ResolvedLimits;
 use wask_proto::msg::TaskSpec;
@@ -105,8 +105,10 @@ impl Core {
         };
         let task = Task {
             tenant,
-            module: spec.module,
-            func: spec.func,
+            kind: TaskKind::Call {
+                module: spec.module,
+                func: spec.func,
+            },
             waiters: 0,
             key: spec.key,
             pure: spec.pure,
@@ -165,7 +167,7 @@ impl Core {
     }
 
     /// Why the tenant may not add a task now, if it may not.
-    fn over_quota(&mut self, tenant: TenantId) -> Option<String> {
+    pub(super) fn over_quota(&mut self, tenant: TenantId) -> Option<String> {
         let t = self.tenants.ensure(tenant);
         let unfinished = t.ntasks - t.done.min(t.ntasks);
         if unfinished >= t.policy.max_unfinished {

@@ -9,7 +9,7 @@
 use super::ids::IdSet;
 use std::sync::Arc;
 use wask_proto::limits::ResolvedLimits;
-use wask_proto::{ArgTemplate, KeyId, ModuleId, TaskError, TenantId, WorkerId};
+use wask_proto::{ArgTemplate, ClientId, KeyId, ModuleId, TaskError, TenantId, WorkerId};
 
 /// A slot of the task slab.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -40,6 +40,24 @@ pub(crate) enum TaskState {
         /// The worker running it.
         worker: WorkerId,
     },
+    /// Scattered data the scheduler waits for: `uploader` was asked for
+    /// the bytes (`None` while no worker is connected to take them), and
+    /// `sources` are other clients that scattered the same bytes and keep
+    /// them until told, should the uploader leave first.
+    AwaitingData {
+        /// The client asked to upload.
+        uploader: Option<ClientId>,
+        /// Clients that also have the bytes, in the order they scattered.
+        sources: IdSet,
+        /// Size of the data.
+        nbytes: u64,
+    },
+    /// Scattered data passed on to `worker`, which has not yet said it
+    /// holds it. The scheduler kept no copy.
+    Storing {
+        /// The worker given the bytes.
+        worker: WorkerId,
+    },
     /// The result is held by workers.
     Memory {
         /// The workers holding it; never empty.
@@ -61,15 +79,28 @@ impl TaskState {
     }
 }
 
+/// What a task's result comes from.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum TaskKind {
+    /// A call of a module's task: it has a spec and runs on a worker.
+    Call {
+        /// The module, to run it and render the key's name.
+        module: ModuleId,
+        /// Index of the task in the module.
+        func: u32,
+    },
+    /// Data a client scattered: no spec, never run, never recomputed. Its
+    /// states are `AwaitingData`, `Storing`, `Memory` and `Erred`.
+    Data,
+}
+
 /// One task.
 #[derive(Debug)]
 pub(crate) struct Task {
     /// Owner.
     pub tenant: TenantId,
-    /// The module, to render the key's name.
-    pub module: ModuleId,
-    /// Index of the task in the module.
-    pub func: u32,
+    /// A call or scattered data.
+    pub kind: TaskKind,
     /// Unfinished tasks depending on this one (the length of
     /// `dependents` minus the stale entries).
     pub waiters: u32,

@@ -61,6 +61,8 @@ pub(crate) struct Tenant {
     pub processing: u64,
     /// Tasks in the `Queued` state.
     pub queued: u64,
+    /// Scattered values received from the tenant's clients and passed on.
+    pub data_uploads: u64,
     /// Queued tasks, oldest first, plus stale entries.
     pub queue: VecDeque<TaskRef>,
 }
@@ -74,6 +76,7 @@ impl Default for Tenant {
             held_bytes: 0,
             processing: 0,
             queued: 0,
+            data_uploads: 0,
             queue: VecDeque::new(),
         }
     }

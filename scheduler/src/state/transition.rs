@@ -9,7 +9,7 @@
 
 use super::event::Action;
 use super::ids::IdSet;
-use super::task::{Slab, TaskIdx, TaskRef, TaskState};
+use super::task::{Slab, TaskIdx, TaskKind, TaskRef, TaskState};
 use super::{Core, Fetch};
 use bytes::Bytes;
 use std::sync::Arc;
@@ -62,6 +62,11 @@ impl Core {
     /// Ready → `Processing`: sends the task to `worker`.
     fn dispatch(&mut self, idx: TaskIdx, worker: WorkerId, out: &mut Vec<Action>) {
         let task = &self.tasks[idx];
+        // Only calls are ever made ready: scattered data is never
+        // `Waiting` (the invariant check says so).
+        let TaskKind::Call { module, func } = task.kind else {
+            return;
+        };
         let deps = task
             .dependencies
             .iter()
@@ -80,8 +85,8 @@ impl Core {
         let compute = ComputeTask {
             tenant: task.tenant,
             key: task.key,
-            module: task.module,
-            func: task.func,
+            module,
+            func,
             args: task.args.clone(),
             deps,
             limits: task.limits,
@@ -128,9 +133,24 @@ impl Core {
         out: &mut Vec<Action>,
     ) {
         self.workers.stop(worker, idx);
+        self.tenants.stopped(self.tasks[idx].tenant);
+        self.enter_memory(idx, worker, nbytes, value, out);
+    }
+
+    /// Any unfinished state → `Memory` with one copy on `worker` (a
+    /// finished call, or scattered data the worker now holds): tells the
+    /// holders, serves pending wants, releases inputs and wakes dependents.
+    /// The caller has undone the old state's bookkeeping.
+    pub(super) fn enter_memory(
+        &mut self,
+        idx: TaskIdx,
+        worker: WorkerId,
+        nbytes: u64,
+        value: Option<Bytes>,
+        out: &mut Vec<Action>,
+    ) {
         self.workers.add_replica(worker, idx, nbytes);
         let task = &mut self.tasks[idx];
-        self.tenants.stopped(task.tenant);
         let t = self.tenants.ensure(task.tenant);
         t.done += 1;
         t.held_bytes = t.held_bytes.wrapping_add(nbytes);
@@ -261,8 +281,9 @@ impl Core {
     }
 
     /// Undoes what being in state `old` meant elsewhere: the queue entry,
-    /// the worker slot, the copies on workers (which get `Free`).
-    fn leave_state(
+    /// the worker slot, the copies on workers (which get `Free`), the
+    /// clients keeping scattered bytes (which may drop them).
+    pub(super) fn leave_state(
         &mut self,
         idx: TaskIdx,
         tenant: TenantId,
@@ -286,6 +307,34 @@ impl Core {
                     tenant,
                     key,
                 });
+            }
+            TaskState::AwaitingData {
+                uploader, sources, ..
+            } => {
+                for client in uploader.into_iter().chain(sources.iter()) {
+                    if let Some(c) = self.clients.get_mut(&client) {
+                        c.uploads.remove(&idx);
+                    }
+                }
+                // The uploader dropped its bytes when asked; the others wait
+                // to be told.
+                for client in sources.iter() {
+                    if self.clients.contains_key(&client) {
+                        out.push(Action::DataNotNeeded { client, key });
+                    }
+                }
+            }
+            TaskState::Storing { worker } => {
+                // The bytes may be on the worker already, or still on their
+                // way: either way, `Free` (a late report gets another one).
+                if let Some(w) = self.workers.map.get_mut(&worker) {
+                    w.storing.remove(&idx);
+                    out.push(Action::Free {
+                        worker,
+                        tenant,
+                        key,
+                    });
+                }
             }
             TaskState::Memory { who_has, nbytes } => {
                 let t = self.tenants.ensure(tenant);

@@ -38,6 +38,8 @@ pub(crate) struct Worker {
     pub processing: FastSet<TaskIdx>,
     /// Tasks in memory with a copy on it.
     pub has_what: FastSet<TaskIdx>,
+    /// Scattered data given to it and not yet reported (`Storing`).
+    pub storing: FastSet<TaskIdx>,
     /// Sum of `nbytes` over `has_what` (wrapping, like the sums in the
     /// invariant check, so absurd sizes from a worker cannot overflow).
     pub held_bytes: u64,
@@ -57,6 +59,7 @@ impl Worker {
             avg_us: 0,
             processing: new_set(),
             has_what: new_set(),
+            storing: new_set(),
             held_bytes: 0,
             executed: 0,
         }
@@ -197,6 +200,21 @@ impl Workers {
         {
             w.held_bytes = w.held_bytes.wrapping_sub(nbytes);
         }
+    }
+
+    /// Where scattered data goes: the least occupied worker, as for a task
+    /// without inputs (the first with a free slot), or, when every worker
+    /// is full, the one with the fewest tasks in flight; ties to the lowest
+    /// id. `None` without workers.
+    pub(crate) fn least_occupied(&self) -> Option<WorkerId> {
+        if let Some(&(_, id)) = self.free.first() {
+            return Some(id);
+        }
+        self.map
+            .iter()
+            .map(|(&id, w)| (w.load(), id))
+            .min()
+            .map(|(_, id)| id)
     }
 
     /// Of `ids`, the known worker with the fewest tasks in flight, ties to

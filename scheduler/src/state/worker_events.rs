@@ -7,7 +7,7 @@
 
 use super::Core;
 use super::event::Action;
-use super::task::{TaskIdx, TaskState};
+use super::task::{TaskIdx, TaskKind, TaskState};
 use super::worker::Worker;
 use std::sync::Arc;
 use wask_proto::msg::{Failed, Finished};
@@ -30,7 +30,8 @@ impl Core {
     }
 
     /// A worker left: its running tasks are rescheduled, results only it
-    /// held are lost (their keys and unfinished dependents erred), and
+    /// held are lost (their keys and unfinished dependents erred; with
+    /// `DataLost` for scattered data, and for data it was being given), and
     /// values asked of it are answered with an error.
     pub(super) fn worker_left(&mut self, worker: WorkerId, out: &mut Vec<Action>) {
         let Some(gone) = self.workers.leave(worker) else {
@@ -47,14 +48,29 @@ impl Core {
             task.state = TaskState::Waiting { unfinished: 0 };
         }
 
+        // Scattered data on its way to the worker: the scheduler kept no
+        // copy, and the client dropped its own once it uploaded.
+        let mut storing: Vec<TaskIdx> = gone.storing.into_iter().collect();
+        storing.sort_unstable();
+        for idx in storing {
+            let state = self.tasks.get(idx).map(|t| &t.state);
+            if matches!(state, Some(TaskState::Storing { worker: w }) if *w == worker) {
+                self.lose_data(idx, out);
+            }
+        }
+
         let mut held: Vec<TaskIdx> = gone.has_what.into_iter().collect();
         held.sort_unstable();
         for idx in held {
-            let TaskState::Memory { who_has, .. } = &mut self.tasks[idx].state else {
+            let task = &mut self.tasks[idx];
+            let scattered = task.kind == TaskKind::Data;
+            let TaskState::Memory { who_has, .. } = &mut task.state else {
                 continue;
             };
             who_has.remove(worker);
-            if who_has.is_empty() {
+            if who_has.is_empty() && scattered {
+                self.lose_data(idx, out);
+            } else if who_has.is_empty() {
                 let key = self.render_idx(idx);
                 let error = TaskError::WorkerLost { key: key.clone() };
                 let for_dependents = error.for_dependents(|| key);

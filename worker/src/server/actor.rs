@@ -6,6 +6,11 @@
 //! directly), and a free wasm thread (the pool's queue). Reports to the
 //! scheduler are gathered while the actor drains its channel and leave as
 //! one `Finished` and one `Failed` message per pass.
+//!
+//! Scattered data arrives from the scheduler (inline in a `Store` command,
+//! or on a data stream when large) and goes straight into the store, under
+//! the same memory limit as results; a `Stored` report says it is held or
+//! refused.
 
 use super::peer::Peers;
 use super::scheduler_conn::SchedulerConn;
@@ -19,7 +24,9 @@ use tokio::sync::{mpsc, oneshot};
 use wask_net::data;
 use wask_proto::hash::{FastMap, new_map};
 use wask_proto::limits::{INLINE_VALUE_MAX, PUSH_VALUE_MAX};
-use wask_proto::msg::{ComputeTask, Failed, Finished, StreamHeader, WorkerCommand, WorkerRequest};
+use wask_proto::msg::{
+    ComputeTask, Failed, Finished, StoreData, Stored, StreamHeader, WorkerCommand, WorkerRequest,
+};
 use wask_proto::{KeyId, ModuleHash, ModuleId, TaskError, TenantId, WorkerId};
 
 /// Everything the actor reacts to.
@@ -29,6 +36,7 @@ pub(crate) enum WorkerEvent {
         module: ModuleId,
         bytes: Bytes,
     },
+    Data(StoreData),
     Compiled {
         module: ModuleId,
         result: Result<Compiled, TaskError>,
@@ -90,6 +98,7 @@ struct Actor {
     next_id: u64,
     finished: Vec<Finished>,
     failed: Vec<Failed>,
+    stored: Vec<Stored>,
 }
 
 pub(super) fn spawn(setup: Setup) -> (mpsc::UnboundedSender<WorkerEvent>, oneshot::Receiver<()>) {
@@ -125,7 +134,7 @@ pub(super) fn spawn(setup: Setup) -> (mpsc::UnboundedSender<WorkerEvent>, onesho
         };
         let _ = commands.send(WorkerEvent::SchedulerClosed(reason));
     });
-    tokio::spawn(accept_modules(conn.clone(), tx.clone()));
+    tokio::spawn(accept_streams(conn.clone(), tx.clone()));
 
     let jobs_done = tx.clone();
     let pool = Pool::new(nthreads, sandbox.clone(), move |job, output| {
@@ -149,6 +158,7 @@ pub(super) fn spawn(setup: Setup) -> (mpsc::UnboundedSender<WorkerEvent>, onesho
         next_id: 0,
         finished: Vec::new(),
         failed: Vec::new(),
+        stored: Vec::new(),
     };
     tokio::spawn(async move {
         actor.run(rx).await;
@@ -182,21 +192,47 @@ fn spawn_compiler(
     tx
 }
 
-/// Receives module bytes the scheduler sends on data streams.
-async fn accept_modules(conn: quinn::Connection, me: mpsc::UnboundedSender<WorkerEvent>) {
+/// Receives what the scheduler sends on data streams: module bytes and
+/// scattered data. A stream that breaks the protocol (an unknown header,
+/// module bytes that do not match their hash) closes the connection; one
+/// that merely fails is logged.
+async fn accept_streams(conn: quinn::Connection, me: mpsc::UnboundedSender<WorkerEvent>) {
     while let Ok(stream) = conn.accept_uni().await {
         let me = me.clone();
         let conn = conn.clone();
         tokio::spawn(async move {
-            match data::recv(stream, wask_proto::limits::MAX_MODULE).await {
-                Ok((StreamHeader::ModuleForWorker { module, hash }, bytes))
+            let (header, stream) = match data::recv_header(stream).await {
+                Ok(h) => h,
+                Err(e) => return tracing::warn!("data stream failed: {e}"),
+            };
+            let limit = match header {
+                StreamHeader::ModuleForWorker { .. } => wask_proto::limits::MAX_MODULE,
+                StreamHeader::DataForWorker { .. } => wask_proto::limits::MAX_PAYLOAD,
+                _ => return conn.close(wask_net::codes::PROTOCOL, b"unexpected data stream"),
+            };
+            let bytes = match data::recv_payload(stream, limit).await {
+                Ok(b) => b,
+                Err(e) => return tracing::warn!("data stream failed: {e}"),
+            };
+            let event = match header {
+                StreamHeader::ModuleForWorker { module, hash }
                     if ModuleHash::of(&bytes) == hash =>
                 {
-                    let _ = me.send(WorkerEvent::ModuleBytes { module, bytes });
+                    WorkerEvent::ModuleBytes { module, bytes }
                 }
-                Ok(_) => conn.close(wask_net::codes::PROTOCOL, b"unexpected data stream"),
-                Err(e) => tracing::warn!("module stream failed: {e}"),
-            }
+                StreamHeader::DataForWorker { tenant, key } => WorkerEvent::Data(StoreData {
+                    tenant,
+                    key,
+                    value: bytes,
+                }),
+                _ => {
+                    return conn.close(
+                        wask_net::codes::PROTOCOL,
+                        b"module bytes do not match their hash",
+                    );
+                }
+            };
+            let _ = me.send(event);
         });
     }
 }
@@ -235,6 +271,11 @@ impl Actor {
             let _ = self
                 .to_scheduler
                 .send(WorkerRequest::Failed(std::mem::take(&mut self.failed)));
+        }
+        if !self.stored.is_empty() {
+            let _ = self
+                .to_scheduler
+                .send(WorkerRequest::Stored(std::mem::take(&mut self.stored)));
         }
     }
 
@@ -275,6 +316,7 @@ impl Actor {
                 }
             }
             WorkerEvent::JobDone { job, output } => self.job_done(job, output),
+            WorkerEvent::Data(data) => self.store_data(data),
             WorkerEvent::Fetched {
                 pending,
                 deps,
@@ -327,6 +369,11 @@ impl Actor {
                     let _ = self.to_scheduler.send(WorkerRequest::Value { req, value });
                 }
             },
+            WorkerCommand::Store(list) => {
+                for data in list {
+                    self.store_data(data);
+                }
+            }
             WorkerCommand::Peers(list) => {
                 for p in list {
                     self.peers.add(p);
@@ -347,6 +394,24 @@ impl Actor {
                 tracing::warn!("unexpected hello answer on an open connection");
             }
         }
+    }
+
+    /// Holds scattered data like a result, within the memory limit.
+    fn store_data(&mut self, data: StoreData) {
+        let StoreData { tenant, key, value } = data;
+        let nbytes = value.len() as u64;
+        let result = self
+            .store
+            .insert(tenant, key, value)
+            .map(|()| nbytes)
+            .map_err(|full| TaskError::WorkerFull {
+                message: full.to_string(),
+            });
+        self.stored.push(Stored {
+            tenant,
+            key,
+            result,
+        });
     }
 
     fn fail(&mut self, tenant: TenantId, key: KeyId, error: TaskError) {

@@ -49,6 +49,7 @@ fn one_task_runs_and_its_holder_gets_the_value() {
             workers: vec![worker],
             tasks: 1,
             module_uploads: 0,
+            data_uploads: 0,
         }
     );
     assert_eq!(sim.tasks(B), 0);

@@ -8,6 +8,8 @@
 //!   failure and cancellation reaching dependents.
 //! - `peers`: clients, workers and tenants: values, disconnects,
 //!   departures, fair share, isolation, garbage.
+//! - `scatter`: scattered data: the upload handshake, deduplication,
+//!   tenants, sources that leave, storing, loss, refusals.
 //!
 //! And `random`: seeded random event streams, invariants after each event.
 
@@ -15,6 +17,7 @@ mod graphs;
 mod lifecycle;
 mod peers;
 mod random;
+mod scatter;
 
 use super::{Action, Core, CoreConfig, Event};
 use bytes::Bytes;

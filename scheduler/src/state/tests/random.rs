@@ -1,11 +1,14 @@
 //! Seeded random event streams: a few tenants, clients and workers, a
-//! small key pool so keys collide, workers that mostly answer what they
-//! were sent and sometimes lie. Every invariant is checked after every
-//! event, every action is checked against the connected peers, and at the
-//! end, with every client gone, no task may remain.
+//! small key pool so keys collide (scattered data and calls too), workers
+//! and clients that mostly answer what they were asked and sometimes lie.
+//! Every invariant is checked after every event, every action is checked
+//! against the connected peers, every scatter is answered once (upload or
+//! drop the bytes), and at the end, with every client gone, no task may
+//! remain.
 
 use super::*;
 use wask_proto::hash::{FastMap, new_map};
+use wask_proto::msg::{ScatterSpec, Stored};
 
 /// xorshift64: enough randomness for a test, and no dependency.
 struct XorShift(u64);
@@ -49,6 +52,13 @@ struct Peers {
     fetches: Vec<(WorkerId, u64)>,
     /// Keys submitted, latest last.
     submitted: Vec<KeyId>,
+    /// Uploads asked for and not sent: (client, key, nbytes).
+    requested: Vec<(ClientId, KeyId, u64)>,
+    /// Data given to workers and not reported: (worker, tenant, key).
+    storing: Vec<(WorkerId, TenantId, KeyId)>,
+    /// Scatters not yet answered with an upload request or a drop, by
+    /// client and key.
+    owed: FastMap<(ClientId, KeyId), u32>,
 }
 
 fn random_spec(rng: &mut XorShift, tenant: TenantId, peers: &Peers) -> TaskSpec {
@@ -94,7 +104,7 @@ fn random_event(rng: &mut XorShift, peers: &mut Peers) -> Event {
             .map(|_| k(1 + rng.below(KEYS as u64) as u8))
             .collect()
     };
-    match rng.below(100) {
+    match rng.below(114) {
         0..=1 => Event::ClientConnected {
             client,
             tenant: 1 + rng.below(TENANTS as u64) as u32,
@@ -179,6 +189,60 @@ fn random_event(rng: &mut XorShift, peers: &mut Peers) -> Event {
                 }
             }
         }
+        100..=105 => Event::Scatter {
+            client,
+            data: (0..1 + rng.below(3))
+                .map(|_| ScatterSpec {
+                    key: k(1 + rng.below(KEYS as u64) as u8),
+                    nbytes: if rng.percent(2) {
+                        u64::MAX
+                    } else {
+                        rng.below(4)
+                    },
+                })
+                .collect(),
+        },
+        106..=109 => {
+            // Mostly an upload that was asked for; sometimes anything.
+            let (client, key, nbytes) = if !peers.requested.is_empty() && rng.percent(85) {
+                let i = rng.below(peers.requested.len() as u64) as usize;
+                peers.requested.swap_remove(i)
+            } else {
+                (client, k(1 + rng.below(KEYS as u64) as u8), rng.below(4))
+            };
+            Event::DataReceived {
+                client,
+                key,
+                value: Bytes::from(vec![7u8; nbytes as usize]),
+            }
+        }
+        110..=113 => {
+            let (worker, tenant, key) = if !peers.storing.is_empty() && rng.percent(85) {
+                let i = rng.below(peers.storing.len() as u64) as usize;
+                peers.storing.swap_remove(i)
+            } else {
+                (
+                    worker,
+                    1 + rng.below(TENANTS as u64) as u32,
+                    k(1 + rng.below(KEYS as u64) as u8),
+                )
+            };
+            let result = if rng.percent(90) {
+                Ok(rng.pick(&[0, 3, u64::MAX]))
+            } else {
+                Err(TaskError::WorkerFull {
+                    message: "full".into(),
+                })
+            };
+            Event::Stored {
+                worker,
+                reports: vec![Stored {
+                    tenant,
+                    key,
+                    result,
+                }],
+            }
+        }
         _ => {
             let (worker, req) = if !peers.fetches.is_empty() && rng.percent(80) {
                 let i = rng.below(peers.fetches.len() as u64) as usize;
@@ -205,6 +269,9 @@ struct Seen {
     lost: u64,
     dependency_failed: u64,
     queued_steps: u64,
+    uploads_asked: u64,
+    data_stored: u64,
+    data_lost: u64,
 }
 
 impl Seen {
@@ -216,6 +283,22 @@ impl Seen {
         self.lost += o.lost;
         self.dependency_failed += o.dependency_failed;
         self.queued_steps += o.queued_steps;
+        self.uploads_asked += o.uploads_asked;
+        self.data_stored += o.data_stored;
+        self.data_lost += o.data_lost;
+    }
+}
+
+/// Counts one answer to a scatter of `key` by `client`; false if none was
+/// owed.
+fn answer(owed: &mut FastMap<(ClientId, KeyId), u32>, client: ClientId, key: KeyId) -> bool {
+    match owed.get_mut(&(client, key)) {
+        Some(n) if *n > 1 => {
+            *n -= 1;
+            true
+        }
+        Some(_) => owed.remove(&(client, key)).is_some(),
+        None => false,
     }
 }
 
@@ -228,6 +311,7 @@ fn run(seed: u64, steps: usize) -> Seen {
     let mut sim = Sim::bare(config);
     let mut peers = Peers {
         clients: new_map(),
+        owed: new_map(),
         ..Peers::default()
     };
     let mut seen = Seen::default();
@@ -265,6 +349,13 @@ fn run(seed: u64, steps: usize) -> Seen {
             }
             Event::ClientDisconnected { client } => {
                 peers.clients.remove(client);
+                peers.owed.retain(|(c, _), _| c != client);
+                peers.requested.retain(|r| r.0 != *client);
+            }
+            Event::Scatter { client, data } if peers.clients.contains_key(client) => {
+                for d in data {
+                    *peers.owed.entry((*client, d.key)).or_default() += 1;
+                }
             }
             Event::WorkerJoined { worker, .. } if !peers.workers.contains(worker) => {
                 peers.workers.push(*worker)
@@ -274,6 +365,7 @@ fn run(seed: u64, steps: usize) -> Seen {
                 peers.workers.retain(|w| w != worker);
                 peers.running.retain(|r| r.0 != *worker);
                 peers.fetches.retain(|f| f.0 != *worker);
+                peers.storing.retain(|f| f.0 != *worker);
             }
             _ => {}
         }
@@ -303,9 +395,42 @@ fn run(seed: u64, steps: usize) -> Seen {
                     );
                     peers.fetches.push((worker, req));
                 }
+                Action::RequestData {
+                    client,
+                    key,
+                    nbytes,
+                } => {
+                    seen.uploads_asked += 1;
+                    assert!(
+                        answer(&mut peers.owed, client, key),
+                        "seed {seed}: upload of {key:?} asked of client {client}, which owes none"
+                    );
+                    peers.requested.push((client, key, nbytes));
+                }
+                Action::DataNotNeeded { client, key } => {
+                    assert!(
+                        answer(&mut peers.owed, client, key),
+                        "seed {seed}: client {client} told to drop {key:?} once too often"
+                    );
+                }
+                Action::StoreData {
+                    worker,
+                    tenant,
+                    key,
+                    value,
+                } => {
+                    seen.data_stored += 1;
+                    assert!(
+                        peers.workers.contains(&worker),
+                        "StoreData to unknown worker"
+                    );
+                    assert!(value.len() < 4);
+                    peers.storing.push((worker, tenant, key));
+                }
                 Action::ClientErred { client, error, .. } => {
                     match error {
                         TaskError::Cancelled => seen.cancelled += 1,
+                        TaskError::DataLost { .. } => seen.data_lost += 1,
                         TaskError::WorkerLost { .. } => seen.lost += 1,
                         TaskError::DependencyFailed { .. } => seen.dependency_failed += 1,
                         _ => {}
@@ -324,6 +449,18 @@ fn run(seed: u64, steps: usize) -> Seen {
                 }
             }
         }
+    }
+    // A scatter not answered yet keeps its bytes for a reason: the key
+    // still waits for them, with the client as a source.
+    for (&(client, key), &n) in &peers.owed {
+        let tenant = peers.clients[&client];
+        let waiting = sim.core.index.get(&(tenant, key)).is_some_and(|&idx| {
+            matches!(&sim.core.tasks[idx].state, crate::state::task::TaskState::AwaitingData { sources, .. } if sources.contains(client))
+        });
+        assert!(
+            waiting && n == 1,
+            "seed {seed}: client {client} keeps the bytes of {key:?} ({n} scatters) forever"
+        );
     }
     // With every client gone, nothing may remain but copies being freed.
     for client in 1..=CLIENTS {
@@ -362,6 +499,9 @@ fn random_events_keep_every_invariant() {
         lost,
         dependency_failed,
         queued_steps,
+        uploads_asked,
+        data_stored,
+        data_lost,
     } = seen;
     assert!(
         computes > 1000
@@ -370,7 +510,10 @@ fn random_events_keep_every_invariant() {
             && cancelled > 0
             && lost > 100
             && dependency_failed > 100
-            && queued_steps > 100,
+            && queued_steps > 100
+            && uploads_asked > 100
+            && data_stored > 50
+            && data_lost > 10,
         "too little exercised: {seen:?}"
     );
 }
