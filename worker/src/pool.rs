@@ -105,8 +105,35 @@ impl Drop for Pool {
 }
 
 /// A thread's loop: run jobs until the channel closes.
+/// How long a wasm thread that ran out of jobs keeps looking for the next
+/// one before it sleeps. A job that arrives in that time is taken without
+/// a wake-up: on a virtual machine whose idle CPUs halt, waking a sleeping
+/// thread costs tens of µs, more than a small task itself. The thread yields
+/// its CPU to any other runnable thread while it looks.
+pub(crate) const LINGER: Duration = Duration::from_micros(250);
+
+/// The next job: at once if one is queued, else after lingering for one
+/// (see [`LINGER`]), else when one arrives. `None` once the pool closes.
+fn next_job(queue: &Receiver<Job>) -> Option<Job> {
+    match queue.try_recv() {
+        Ok(job) => return Some(job),
+        Err(crossbeam_channel::TryRecvError::Disconnected) => return None,
+        Err(crossbeam_channel::TryRecvError::Empty) => {}
+    }
+    let start = std::time::Instant::now();
+    while start.elapsed() < LINGER {
+        std::thread::yield_now();
+        match queue.try_recv() {
+            Ok(job) => return Some(job),
+            Err(crossbeam_channel::TryRecvError::Disconnected) => return None,
+            Err(crossbeam_channel::TryRecvError::Empty) => {}
+        }
+    }
+    queue.recv().ok()
+}
+
 fn work(queue: &Receiver<Job>, sandbox: &Sandbox, done: &(dyn Fn(u64, RunOutput) + Send + Sync)) {
-    for job in queue {
+    while let Some(job) = next_job(queue) {
         if job.cancel.load(std::sync::atomic::Ordering::Relaxed) {
             let output = RunOutput {
                 result: Err(TaskError::Cancelled),
