@@ -47,6 +47,19 @@ async fn main() -> anyhow::Result<()> {
             client
         }
     };
+    let outcome = session(&client).await;
+    // Waits until the scheduler has been told, so that it forgets this
+    // session's keys now rather than at the idle timeout.
+    client.shutdown().await;
+    if let Some(c) = cluster {
+        c.shutdown().await;
+    }
+    outcome?;
+    println!("\nquickstart: all steps OK");
+    Ok(())
+}
+
+async fn session(client: &Client) -> anyhow::Result<()> {
     let info = client.info().await?;
     println!("{client:?} with {} workers", info.workers.len());
 
@@ -101,18 +114,20 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "\n>>> a = client.submit(inc, 5000); b = client.submit(inc, 5000)   # pure: same key, computed once"
     );
-    let before = executed(&client).await?;
+    let before = executed(client).await?;
     let a = client.submit(&inc, (5000,))?;
     let b = client.submit(&inc, (5000,))?;
     let (ra, rb) = (a.result().await?, b.result().await?);
-    let runs = executed(&client).await? - before;
+    let runs = executed(client).await? - before;
     println!("a.key = {}\nb.key = {}", a.key(), b.key());
     println!(
         "keys equal: {}, results: {ra} {rb}, executions: {runs}",
         a.key() == b.key()
     );
+    // 0 executions when another client of a shared cluster holds the
+    // result already: it is not computed again either.
     anyhow::ensure!(
-        a.key() == b.key() && runs == 1,
+        a.key() == b.key() && runs <= 1,
         "pure calls were not deduplicated"
     );
 
@@ -130,11 +145,5 @@ async fn main() -> anyhow::Result<()> {
         r2.result().await?
     );
     anyhow::ensure!(r1.key() != r2.key(), "impure calls got the same key");
-
-    client.close();
-    if let Some(c) = cluster {
-        c.shutdown().await;
-    }
-    println!("\nquickstart: all steps OK");
     Ok(())
 }
