@@ -16,6 +16,12 @@ pub const MATH: &str = env!("WASK_GUEST_MATH");
 /// The guest whose tasks fail in every way.
 pub const FAULTY: &str = env!("WASK_GUEST_FAULTY");
 
+/// Tasks run by every worker of the client's cluster, in all.
+pub async fn executed(client: &wask::Client) -> u64 {
+    let info = client.info().await.expect("cluster info");
+    info.workers.iter().map(|w| w.executed).sum()
+}
+
 /// The longest pause between two polls of [`eventually`].
 const MAX_POLL_PAUSE: Duration = Duration::from_millis(20);
 

@@ -3,18 +3,7 @@
 
 use std::time::Duration;
 use wask::{Client, Error, LocalCluster, Options};
-use wask_tests::{FAULTY, MATH, eventually};
-
-async fn executed(client: &Client) -> u64 {
-    client
-        .info()
-        .await
-        .unwrap()
-        .workers
-        .iter()
-        .map(|w| w.executed)
-        .sum()
-}
+use wask_tests::{FAULTY, MATH, eventually, executed};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_page_session() {

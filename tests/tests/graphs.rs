@@ -3,14 +3,9 @@
 
 use std::time::Duration;
 use wask::{Bag, Client, Delayed, Error, LocalCluster, TaskError};
-use wask_tests::{FAULTY, MATH, eventually};
+use wask_tests::{FAULTY, MATH, eventually, executed};
 
 const SETTLE: Duration = Duration::from_secs(30);
-
-async fn executed(client: &Client) -> u64 {
-    let info = client.info().await.unwrap();
-    info.workers.iter().map(|w| w.executed).sum()
-}
 
 async fn tasks(client: &Client) -> u64 {
     client.info().await.unwrap().tasks

@@ -18,7 +18,7 @@ use wask_tests::procs::{
     Host, Proc, START_TIMEOUT, SchedulerProc, TempDir, bin, start_scheduler, start_worker,
 };
 use wask_tests::raw::RawClient;
-use wask_tests::{FAULTY, MATH, eventually};
+use wask_tests::{FAULTY, MATH, eventually, executed};
 
 const TOKEN_A: &str = "tenant-a-process-token-0123456789";
 const TOKEN_B: &str = "tenant-b-process-token-9876543210";
@@ -126,11 +126,6 @@ impl Cluster {
 }
 
 /// Tasks run by all workers since they joined (any tenant).
-async fn executed(client: &Client) -> u64 {
-    let info = client.info().await.unwrap();
-    info.workers.iter().map(|w| w.executed).sum()
-}
-
 /// Tasks the scheduler knows for the client's tenant.
 async fn tenant_tasks(client: &Client) -> u64 {
     client.info().await.unwrap().tasks

@@ -6,7 +6,7 @@ use wask_proto::error::Limit;
 use wask_proto::msg::{ClientEvent, ClientRequest, TaskSpec};
 use wask_proto::{ArgTemplate, KeyId, ModuleHash, TaskLimits};
 use wask_tests::raw::RawClient;
-use wask_tests::{FAULTY, MATH, eventually};
+use wask_tests::{FAULTY, MATH, eventually, executed};
 
 const TOKEN_A: &str = "tenant-a-token-0123456789abcdef";
 const TOKEN_B: &str = "tenant-b-token-fedcba9876543210";
@@ -114,11 +114,6 @@ async fn connect(cluster: &LocalCluster, token: &str) -> Client {
 }
 
 /// Tasks the workers have reported, finished or failed, for any tenant.
-async fn executed(client: &Client) -> u64 {
-    let info = client.info().await.unwrap();
-    info.workers.iter().map(|w| w.executed).sum()
-}
-
 /// Tasks sent to the workers and not yet reported, for any tenant.
 async fn processing(client: &Client) -> u64 {
     let info = client.info().await.unwrap();
