@@ -39,12 +39,12 @@ async fn compute_a_graph_and_forget_what_is_in_between() {
     assert!(eventually(SETTLE, || async { tasks(&client).await == 0 }).await);
 
     // A delayed call has the key submit gives the same call.
+    let before = executed(&client).await;
     let d = inc.delay((10,)).unwrap();
     let s = client.submit(&inc, (10,)).unwrap();
     assert_eq!(d.key(), s.key());
     assert!(d.key().starts_with("inc-"));
     // Computing it while the future is held reuses the result.
-    let before = executed(&client).await;
     assert_eq!(s.result().await.unwrap(), 11);
     assert_eq!(client.compute(&d).unwrap().result().await.unwrap(), 11);
     assert_eq!(executed(&client).await, before + 1);
