@@ -1,8 +1,9 @@
 //! The worker's QUIC shell.
 //!
 //! - `store.rs`: results held in memory.
-//! - `actor.rs`: the task that owns the worker's state: modules, tasks
-//!   waiting for modules or dependencies, running jobs, reports.
+//! - `actor/`: the task that owns the worker's state: its event loop and
+//!   commands (`mod.rs`), and a `Compute` through its waits for a module,
+//!   dependencies and a wasm thread (`compute.rs`).
 //! - `peer.rs`: worker-to-worker transfers of dependency results.
 //! - `scheduler_conn.rs`: connecting and saying hello to the scheduler.
 
