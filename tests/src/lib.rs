@@ -1,12 +1,16 @@
 //! Shared helpers for the end-to-end tests: paths of the guest modules built
-//! by `build.rs`, running the binaries (`procs`), a raw protocol client
-//! (`raw`), building test modules (`wasm`), and waiting for a cluster
+//! by `build.rs`, running the binaries (`procs`) and the quickstart
+//! (`quickstart`, its output parsed), a raw protocol client
+//! (`raw`), the tenants of the tenant tests (`tenants`), building test
+//! modules (`wasm`), and waiting for a cluster
 //! condition by polling it with a deadline (never a sleep as
 //! synchronization).
 
 pub mod hostile_cluster;
 pub mod procs;
+pub mod quickstart;
 pub mod raw;
+pub mod tenants;
 pub mod wasm;
 
 use std::time::Duration;

@@ -1,5 +1,6 @@
-//! Peers that break the protocol: garbage and oversized frames, silence,
-//! wrong hellos, stray UDP datagrams, garbage on a worker's peer port.
+//! Peers that break the protocol on the scheduler's port: garbage and
+//! oversized frames, silence, wrong hellos, stray UDP datagrams, a worker
+//! reporting nonsense (a worker's peer port: `hostile_peer_ports.rs`).
 //!
 //! Each is made with a raw QUIC connection (or a plain UDP socket) against
 //! an in-process scheduler with a short hello timeout and one in-process
@@ -8,105 +9,21 @@
 //! attack and a fresh one both still run `inc`.
 
 use bytes::Bytes;
-use quinn::{ApplicationClose, Connection, ConnectionError, VarInt};
-use std::net::{SocketAddr, UdpSocket};
+use quinn::{ApplicationClose, ConnectionError};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use wask::{Client, SchedulerAddress};
 use wask_net::{codes, framed};
-use wask_proto::frame::{self, FrameDecoder};
+use wask_proto::frame;
 use wask_proto::limits::MAX_FRAME;
 use wask_proto::limits::ResolvedLimits;
-use wask_proto::msg::{
-    ClientEvent, ClientRequest, PeerInfo, PeerReply, PeerRequest, StreamHeader, WorkerCommand,
-    WorkerRequest,
-};
+use wask_proto::msg::{ClientEvent, ClientRequest, StreamHeader, WorkerCommand, WorkerRequest};
 use wask_proto::{ALPN_CLIENT, ALPN_PEER, ALPN_WORKER, ModuleHash, PROTOCOL_VERSION};
 use wask_scheduler::server::{Scheduler, SchedulerConfig};
 use wask_scheduler::state::CoreConfig;
 use wask_scheduler::tenants::Tenants;
 use wask_tests::eventually;
-use wask_tests::hostile_cluster::{
-    CLOSE_BOUND, Cluster, HELLO_TIMEOUT, Raw, SECRET, bytes_text, raw,
-};
-
-/// Waits (bounded) for `conn` to be closed by the other side and checks the
-/// application code. Returns how long it took.
-async fn assert_closed_with(conn: &Connection, want: VarInt, what: &str) -> Duration {
-    let start = Instant::now();
-    let err = tokio::time::timeout(CLOSE_BOUND, conn.closed())
-        .await
-        .unwrap_or_else(|_| panic!("{what}: still open after {CLOSE_BOUND:?}"));
-    match err {
-        ConnectionError::ApplicationClosed(ApplicationClose { error_code, reason }) => {
-            assert_eq!(
-                error_code,
-                want,
-                "{what}: closed with code {error_code} ({:?}), expected {want}",
-                bytes_text(&reason)
-            );
-        }
-        other => panic!("{what}: expected an application close with {want}, got {other}"),
-    }
-    start.elapsed()
-}
-
-/// A deterministic byte source (xorshift64).
-struct Noise(u64);
-
-impl Noise {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-}
-
-/// A frame of the right length whose body is no message: variant 0x42 of
-/// an enum with a handful of variants.
-fn undecodable_frame() -> Vec<u8> {
-    let body = [0x42u8, 0x13, 0x37, 0x00];
-    let mut f = (body.len() as u32).to_le_bytes().to_vec();
-    f.extend_from_slice(&body);
-    f
-}
-
-fn client_hello() -> Vec<u8> {
-    frame::encode_to_vec(&ClientRequest::Hello {
-        protocol: PROTOCOL_VERSION,
-        token: None,
-    })
-}
-
-fn worker_hello(secret: &str) -> WorkerRequest {
-    WorkerRequest::Hello {
-        protocol: PROTOCOL_VERSION,
-        secret: secret.to_string(),
-        name: "fake".to_string(),
-        nthreads: 1,
-        memory_limit: 1 << 20,
-        // Nobody fetches from it: it leaves before any task is submitted.
-        peer_address: "127.0.0.1:9".to_string(),
-        peer_cert: Bytes::from_static(b"not a certificate"),
-    }
-}
-
-/// Opens the control stream and writes `bytes` on it. The stream halves are
-/// returned so that they stay open (dropping the send half would finish it).
-async fn send_on_control(
-    conn: &Connection,
-    bytes: &[u8],
-) -> (quinn::SendStream, framed::FrameReader) {
-    let (mut send, recv) = conn.open_bi().await.unwrap();
-    // The scheduler may close the connection before the write completes.
-    let _ = send.write_all(bytes).await;
-    (send, framed::FrameReader::new(recv, MAX_FRAME))
-}
+use wask_tests::hostile_cluster::*;
 
 /// A client connection past its hello: the scheduler said welcome.
 async fn welcomed_client(cluster: &Cluster) -> (Raw, quinn::SendStream, framed::FrameReader) {
@@ -153,7 +70,7 @@ async fn garbage_on_the_control_stream_is_a_protocol_error() {
     let mut noise = Noise(0x5eed_0001);
     for round in 0..8 {
         let raw = cluster.raw(ALPN_CLIENT).await;
-        let len = 1 + (noise.next() % 4096) as usize;
+        let len = 1 + (noise.next_u64() % 4096) as usize;
         let _streams = send_on_control(&raw.conn, &noise.bytes(len)).await;
         let err = tokio::time::timeout(CLOSE_BOUND, raw.conn.closed())
             .await
@@ -325,53 +242,6 @@ async fn wrong_hellos_are_refused() {
     cluster.shutdown().await;
 }
 
-/// Sends `count` datagrams of noise (some shaped like QUIC long- and
-/// short-header packets) from a loopback socket to `to`.
-fn udp_noise(to: SocketAddr, count: usize, seed: u64) {
-    assert!(to.ip().is_loopback(), "noise stays on loopback: {to}");
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let mut noise = Noise(seed);
-    for i in 0..count {
-        let mut d = match i % 4 {
-            // Random bytes of random size.
-            0 => {
-                let n = 1 + (noise.next() % 1400) as usize;
-                noise.bytes(n)
-            }
-            // A long-header "Initial" of QUIC v1, padded to 1200 bytes.
-            1 => {
-                let mut d = vec![0xc0 | (noise.next() as u8 & 0x0f), 0, 0, 0, 1];
-                let dcid = 8 + (noise.next() % 13) as u8;
-                d.push(dcid);
-                d.extend(noise.bytes(dcid as usize));
-                d.push(8);
-                d.extend(noise.bytes(8));
-                d.extend(noise.bytes(1200 - d.len()));
-                d
-            }
-            // An unknown version (asks for version negotiation).
-            2 => {
-                let mut d = vec![0xc0, 0x1a, 0x2a, 0x3a, 0x4a, 8];
-                d.extend(noise.bytes(8));
-                d.push(8);
-                d.extend(noise.bytes(1200 - d.len()));
-                d
-            }
-            // A short-header packet for a connection that does not exist.
-            _ => {
-                let n = 21 + (noise.next() % 1200) as usize;
-                let mut d = noise.bytes(n);
-                d[0] = 0x40 | (d[0] & 0x3f);
-                d
-            }
-        };
-        if d.is_empty() {
-            d.push(0);
-        }
-        socket.send_to(&d, to).unwrap();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn udp_noise_is_ignored() {
     let cluster = Cluster::start().await;
@@ -381,119 +251,6 @@ async fn udp_noise_is_ignored() {
         .unwrap();
     cluster.assert_serves(500).await;
     cluster.shutdown().await;
-}
-
-/// Joins as a worker (with the secret) just long enough to learn the other
-/// workers' peer addresses and certificates, then says goodbye.
-async fn peers_of(cluster: &Cluster) -> Vec<PeerInfo> {
-    let raw = cluster.raw(ALPN_WORKER).await;
-    let hello = frame::encode_to_vec(&worker_hello(SECRET));
-    let (mut send, mut reader) = send_on_control(&raw.conn, &hello).await;
-    let mut peers = Vec::new();
-    let learn = async {
-        loop {
-            match reader.next::<WorkerCommand>().await {
-                Ok(Some(WorkerCommand::Welcome { .. })) => {}
-                Ok(Some(WorkerCommand::Peers(p))) => {
-                    peers.extend(p);
-                    return;
-                }
-                other => panic!("unexpected {other:?}"),
-            }
-        }
-    };
-    tokio::time::timeout(CLOSE_BOUND, learn)
-        .await
-        .expect("no peer list");
-    framed::write_one(&mut send, &WorkerRequest::Goodbye)
-        .await
-        .unwrap();
-    let _ = send.finish();
-    // It must be gone before any task is submitted, or tasks would go to it.
-    cluster.assert_workers(1).await;
-    raw.conn.close(codes::SHUTDOWN, b"bye");
-    peers
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn garbage_on_a_worker_peer_port() {
-    let cluster = Cluster::start().await;
-    let peers = peers_of(&cluster).await;
-    let honest = peers
-        .iter()
-        .find(|p| p.worker == cluster.worker.id())
-        .unwrap_or_else(|| panic!("the worker is not in {peers:?}"));
-    assert_eq!(honest.address, cluster.worker.peer_address());
-    let addr: SocketAddr = honest.address.parse().unwrap();
-    let cert = honest.cert.clone();
-
-    // Garbage as the hello request.
-    let raw = raw(addr, &cert, ALPN_PEER).await;
-    let (mut send, _recv) = raw.conn.open_bi().await.unwrap();
-    let _ = send.write_all(&Noise(0x5eed_0003).bytes(300)).await;
-    let _ = send.finish();
-    assert_closed_with(&raw.conn, codes::PROTOCOL, "garbage peer hello").await;
-
-    // A well-formed hello with the wrong secret: refused. The worker closes
-    // right after writing its answer, so the answer may be lost to the
-    // close; if it arrives, it is a refusal.
-    let (raw_wrong, reply) = raw_peer_hello(addr, &cert, "not-the-cluster-secret-0123").await;
-    assert!(
-        matches!(reply, None | Some(PeerReply::Refused)),
-        "{reply:?}"
-    );
-    assert_closed_with(&raw_wrong.conn, codes::REFUSED, "wrong peer secret").await;
-
-    // The right secret, then a request that is no request.
-    let (raw, reply) = raw_peer_hello(addr, &cert, SECRET).await;
-    assert_eq!(reply, Some(PeerReply::Welcome));
-    let (mut send, _recv) = raw.conn.open_bi().await.unwrap();
-    let _ = send.write_all(&undecodable_frame()).await;
-    let _ = send.finish();
-    assert_closed_with(&raw.conn, codes::PROTOCOL, "garbage get").await;
-
-    // The peer port speaks only the peer protocol.
-    let endpoint = wask_net::endpoint::client(addr).unwrap();
-    let refused = wask_net::endpoint::connect(&endpoint, addr, &cert, ALPN_CLIENT).await;
-    assert!(refused.is_err(), "the peer port accepted ALPN_CLIENT");
-
-    tokio::task::spawn_blocking(move || udp_noise(addr, 1000, 0x5eed_0004))
-        .await
-        .unwrap();
-
-    // The only worker is the one attacked: `inc` runs on it.
-    cluster.assert_serves(600).await;
-    cluster.shutdown().await;
-}
-
-/// Connects to a worker's peer port and says hello with `secret`; the
-/// answer, or `None` if the connection closed before it could be read.
-async fn raw_peer_hello(addr: SocketAddr, cert: &[u8], secret: &str) -> (Raw, Option<PeerReply>) {
-    let raw = raw(addr, cert, ALPN_PEER).await;
-    let (mut send, mut recv) = raw.conn.open_bi().await.unwrap();
-    let hello = PeerRequest::Hello {
-        protocol: PROTOCOL_VERSION,
-        secret: secret.to_string(),
-    };
-    framed::write_one(&mut send, &hello).await.unwrap();
-    send.finish().unwrap();
-    let body = tokio::time::timeout(CLOSE_BOUND, recv.read_to_end(1 << 10))
-        .await
-        .expect("no answer to the peer hello");
-    let reply = match body {
-        Ok(body) => {
-            let mut decoder = FrameDecoder::new(1 << 10);
-            decoder.push(&body);
-            let reply = decoder
-                .next_message::<PeerReply>()
-                .unwrap()
-                .expect("a whole reply");
-            Some(reply)
-        }
-        Err(quinn::ReadToEndError::Read(quinn::ReadError::ConnectionLost(_))) => None,
-        Err(e) => panic!("reading the peer's answer: {e}"),
-    };
-    (raw, reply)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -564,43 +321,6 @@ async fn a_worker_reporting_nonsense_does_not_break_the_cluster() {
         .await
         .unwrap();
     cluster.assert_workers(1).await;
-    cluster.assert_serves(700).await;
-    cluster.shutdown().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn silent_peers_on_a_worker_peer_port_are_dropped() {
-    let cluster = Cluster::start().await;
-    let peers = peers_of(&cluster).await;
-    let honest = peers
-        .iter()
-        .find(|p| p.worker == cluster.worker.id())
-        .unwrap_or_else(|| panic!("the worker is not in {peers:?}"));
-    let addr: SocketAddr = honest.address.parse().unwrap();
-    let cert = honest.cert.clone();
-
-    // No stream at all.
-    let silent = raw(addr, &cert, ALPN_PEER).await;
-    let took = assert_closed_with(&silent.conn, codes::HELLO_TIMEOUT, "silent peer").await;
-    // Dropped by the worker's own timer, set from its config, not sooner.
-    assert!(
-        took >= HELLO_TIMEOUT - Duration::from_millis(20),
-        "closed after {took:?}"
-    );
-    assert!(took < CLOSE_BOUND, "closed after {took:?}");
-
-    // A stream with part of a hello that is never finished.
-    let partial = raw(addr, &cert, ALPN_PEER).await;
-    let (mut send, _recv) = partial.conn.open_bi().await.unwrap();
-    let mut hello = 100u32.to_le_bytes().to_vec();
-    hello.extend_from_slice(&[0; 10]);
-    send.write_all(&hello).await.unwrap();
-    assert_closed_with(&partial.conn, codes::HELLO_TIMEOUT, "unfinished peer hello").await;
-
-    // Meanwhile a peer with the secret is still welcome, and the worker
-    // still runs tasks.
-    let (_welcomed, reply) = raw_peer_hello(addr, &cert, SECRET).await;
-    assert_eq!(reply, Some(PeerReply::Welcome));
     cluster.assert_serves(700).await;
     cluster.shutdown().await;
 }

@@ -13,7 +13,8 @@ use std::os::fd::AsRawFd;
 use std::process::Command;
 use std::time::Duration;
 use wask::Client;
-use wask_tests::procs::{Host, Quickstart, TempDir, run_quickstart, start_scheduler, start_worker};
+use wask_tests::procs::{Host, TempDir, start_scheduler, start_worker};
+use wask_tests::quickstart::{Quickstart, run_quickstart};
 use wask_tests::{MATH, eventually};
 
 /// Runs `ip <args>`; the error names the command and its stderr.

@@ -6,9 +6,10 @@
 
 use wask::{Client, Error, Options, TaskError};
 use wask_tests::procs::{
-    Host, Proc, Quickstart, START_TIMEOUT, STOP_TIMEOUT, TempDir, bin, run_quickstart,
-    start_scheduler, start_worker, worker_command,
+    Host, Proc, START_TIMEOUT, STOP_TIMEOUT, TempDir, bin, start_scheduler, start_worker,
+    worker_command,
 };
+use wask_tests::quickstart::{Quickstart, run_quickstart};
 use wask_tests::{FAULTY, MATH, eventually};
 
 /// Loopback only: the tests never listen on other interfaces.

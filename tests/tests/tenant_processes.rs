@@ -125,7 +125,6 @@ impl Cluster {
     }
 }
 
-/// Tasks run by all workers since they joined (any tenant).
 /// Tasks the scheduler knows for the client's tenant.
 async fn tenant_tasks(client: &Client) -> u64 {
     client.info().await.unwrap().tasks
