@@ -94,13 +94,15 @@ impl TemplateWriter {
         });
     }
 
-    fn list<'a, T: 'a>(
+    /// A `Vec<T>` parameter from items that each stand for a `T` (futures,
+    /// delayed calls).
+    fn list<'a, T, A: Arg<T> + 'a>(
         &mut self,
-        futures: impl ExactSizeIterator<Item = &'a Future<T>>,
+        items: impl ExactSizeIterator<Item = &'a A>,
     ) -> Result<(), Error> {
-        self.value(&(futures.len() as u64))?; // postcard: a sequence is a varint length, then the items
-        for f in futures {
-            self.hole(&f.holder);
+        self.value(&(items.len() as u64))?; // postcard: a sequence is a varint length, then the items
+        for item in items {
+            item.write(self)?;
         }
         Ok(())
     }
@@ -166,11 +168,7 @@ impl<T> Arg<T> for &Delayed<T> {
 
 impl<T> Arg<Vec<T>> for &[Delayed<T>] {
     fn write(&self, w: &mut TemplateWriter) -> Result<(), Error> {
-        w.value(&(self.len() as u64))?;
-        for d in self.iter() {
-            w.delayed(d);
-        }
-        Ok(())
+        w.list(self.iter())
     }
 }
 
@@ -270,10 +268,6 @@ impl<T> Arg<T> for &crate::blocking::Future<T> {
 
 impl<T> Arg<Vec<T>> for &Vec<crate::blocking::Future<T>> {
     fn write(&self, w: &mut TemplateWriter) -> Result<(), Error> {
-        w.value(&(self.len() as u64))?;
-        for f in self.iter() {
-            w.hole(&f.inner.holder);
-        }
-        Ok(())
+        w.list(self.iter())
     }
 }

@@ -29,9 +29,9 @@ use crate::options::Options;
 use crate::registry::Holder;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use wask_proto::hash::{FastSet, new_set};
+use wask_proto::hash::{FastMap, new_map};
 use wask_proto::msg::TaskSpec;
-use wask_proto::{ClientId, TaskKey};
+use wask_proto::{ClientId, KeyId, TaskKey};
 
 /// A call not yet submitted (or one whose result the cluster holds), to be
 /// computed later as part of a graph, like dask's `Delayed`.
@@ -166,52 +166,56 @@ impl<P, R> Task<P, R> {
 
 /// The calls of the graphs under `roots`, each once, dependencies before
 /// dependents (an iterative depth-first walk: graphs may be deep chains).
-fn topological(roots: &[Arc<Node>]) -> Vec<Arc<Node>> {
-    let mut seen: FastSet<wask_proto::KeyId> = new_set();
+pub(crate) struct Walk {
+    /// The calls, dependencies first.
+    pub order: Vec<Arc<Node>>,
+    /// Where each key stands in `order`.
+    pub index: FastMap<KeyId, usize>,
+}
+
+fn topological(roots: &[Arc<Node>]) -> Walk {
+    let mut index: FastMap<KeyId, usize> = new_map();
     let mut order = Vec::new();
     let mut stack: Vec<(Arc<Node>, usize)> = Vec::new();
     for root in roots {
-        if !seen.insert(root.key.id) {
+        if index.contains_key(&root.key.id) {
             continue;
         }
+        // Reserved on entry (the slot is set on exit), so that a call
+        // reached again while its inputs are walked is not walked twice.
+        index.insert(root.key.id, usize::MAX);
         stack.push((root.clone(), 0));
         while let Some((node, next)) = stack.last_mut() {
             if let Some(input) = node.inputs.get(*next) {
                 let input = input.clone();
                 *next += 1;
-                if seen.insert(input.key.id) {
+                if let std::collections::hash_map::Entry::Vacant(e) = index.entry(input.key.id) {
+                    e.insert(usize::MAX);
                     stack.push((input, 0));
                 }
             } else if let Some((node, _)) = stack.pop() {
+                index.insert(node.key.id, order.len());
                 order.push(node);
             }
         }
     }
-    order
+    Walk { order, index }
 }
 
 impl Client {
     /// Submits the graphs of `roots` in one message and returns a holder
     /// per root, in order.
     pub(crate) fn submit_graph(&self, roots: &[Arc<Node>]) -> Result<Vec<Arc<Holder>>> {
-        let order = topological(roots);
-        let mut position = wask_proto::hash::new_map();
-        let mut nodes = Vec::with_capacity(order.len());
-        for (i, node) in order.iter().enumerate() {
-            if node.client != self.conn.id {
-                return Err(crate::Error::ModuleRefused(
-                    "a delayed call's module was loaded by another client".into(),
-                ));
-            }
-            position.insert(node.key.id, i);
-            nodes.push((node.key.clone(), node.spec.clone()));
+        let walk = topological(roots);
+        if walk.order.iter().any(|node| node.client != self.conn.id) {
+            return Err(crate::Error::ModuleRefused(
+                "a delayed call's module was loaded by another client".into(),
+            ));
         }
-        let outputs: Vec<usize> = roots.iter().map(|r| position[&r.key.id]).collect();
-        // `order` keeps every future the graph stands on alive until the
+        let outputs: Vec<usize> = roots.iter().map(|r| walk.index[&r.key.id]).collect();
+        // `walk` keeps every future the graph stands on alive until the
         // graph is queued.
-        let holders = self.conn.registry.submit_graph(&nodes, &outputs)?;
-        drop(order);
-        Ok(holders)
+        self.conn.registry.submit_graph(&walk, &outputs)
     }
 
     fn compute_sources<T>(&self, delayed: &[Delayed<T>]) -> Result<Vec<Arc<Holder>>> {
@@ -305,6 +309,10 @@ mod tests {
         })
     }
 
+    fn topological_order(roots: &[Arc<Node>]) -> Vec<Arc<Node>> {
+        topological(roots).order
+    }
+
     fn ids(order: &[Arc<Node>]) -> Vec<u8> {
         order.iter().map(|n| n.key.id.0[0]).collect()
     }
@@ -316,13 +324,13 @@ mod tests {
         let c = node(3, vec![a.clone(), b.clone()]);
         let d = node(4, vec![c.clone(), b.clone()]);
         assert_eq!(
-            ids(&topological(std::slice::from_ref(&d))),
+            ids(&topological_order(std::slice::from_ref(&d))),
             vec![1, 2, 3, 4]
         );
         // Several roots share their calls; a root reached from another
         // appears once.
         assert_eq!(
-            ids(&topological(&[b.clone(), d.clone(), a])),
+            ids(&topological_order(&[b.clone(), d.clone(), a])),
             vec![1, 2, 3, 4]
         );
     }
@@ -338,7 +346,7 @@ mod tests {
             n.spec.key = id;
             last = Arc::new(n);
         }
-        assert_eq!(topological(&[last.clone()]).len(), 200_001);
+        assert_eq!(topological_order(&[last.clone()]).len(), 200_001);
         drop(last);
     }
 }

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use std::sync::{Arc, Mutex, Weak};
 use tokio::sync::{Notify, mpsc};
 use wask_proto::hash::{FastMap, new_map};
-use wask_proto::msg::{ClientRequest, TaskSpec};
+use wask_proto::msg::ClientRequest;
 use wask_proto::{KeyId, TaskError, TaskKey};
 
 /// What the client knows about a key.
@@ -84,6 +84,19 @@ impl Drop for Holder {
     }
 }
 
+/// What a graph submission does with a call.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mark {
+    /// Nothing new needs it.
+    Unneeded,
+    /// A new call (or output) needs it: sent unless this client holds it.
+    Needed,
+    /// An output this client did not hold: sent and held.
+    NewOutput,
+    /// An output this client holds already: not sent, nor what it needs.
+    HeldOutput,
+}
+
 /// Keys held by this client.
 pub(crate) struct Registry {
     inner: Mutex<Inner>,
@@ -138,13 +151,10 @@ impl Registry {
         let mut holders = Vec::with_capacity(keys.len());
         let mut fresh = Vec::new();
         for (i, key) in keys.into_iter().enumerate() {
-            if let Some(h) = g.keys.get(&key.id).and_then(Weak::upgrade) {
-                holders.push(h);
-                continue;
+            let (h, new) = self.hold(&mut g, key);
+            if new {
+                fresh.push(i);
             }
-            let h = self.new_holder(key);
-            g.keys.insert(h.key.id, Arc::downgrade(&h));
-            fresh.push(i);
             holders.push(h);
         }
         if !fresh.is_empty()
@@ -155,56 +165,78 @@ impl Registry {
         Ok(holders)
     }
 
-    /// Submits a graph of calls (`nodes`, dependencies before dependents)
-    /// and returns the holders of the `outputs` (indices into `nodes`).
-    /// Calls this client already holds are not sent again. The other calls
-    /// are submitted and released in the same breath: the cluster keeps
-    /// them only as long as the tasks that depend on them need them, as
-    /// dask does with the intermediate keys of a computed graph.
+    /// Submits the graph `walk` and returns the holders of its `outputs`
+    /// (indices into `walk.order`). Only what the outputs this client does
+    /// not hold yet need is sent; a call it holds is not sent again, nor is
+    /// what lies under it. The calls in between are submitted and released
+    /// in the same breath: the cluster keeps them only as long as the tasks
+    /// that depend on them need them, as dask does with the intermediate
+    /// keys of a computed graph.
     pub fn submit_graph(
         self: &Arc<Self>,
-        nodes: &[(TaskKey, TaskSpec)],
+        walk: &crate::graph::Walk,
         outputs: &[usize],
     ) -> Result<Vec<Arc<Holder>>, Error> {
+        let nodes = &walk.order;
         let mut g = self.lock();
         if let Some(m) = &g.lost {
             return Err(Error::ConnectionLost(m.clone()));
         }
-        let mut is_output = vec![false; nodes.len()];
-        let mut fresh = vec![false; nodes.len()];
+        let mut mark = vec![Mark::Unneeded; nodes.len()];
         let mut holders = Vec::with_capacity(outputs.len());
         for &i in outputs {
-            let key = &nodes[i].0;
-            if let Some(h) = g.keys.get(&key.id).and_then(Weak::upgrade) {
-                holders.push(h);
-                is_output[i] = true;
-                continue;
+            let (holder, fresh) = self.hold(&mut g, nodes[i].key.clone());
+            if mark[i] == Mark::Unneeded {
+                mark[i] = if fresh {
+                    Mark::NewOutput
+                } else {
+                    Mark::HeldOutput
+                };
             }
-            let h = self.new_holder(key.clone());
-            g.keys.insert(h.key.id, Arc::downgrade(&h));
-            is_output[i] = true;
-            fresh[i] = true;
-            holders.push(h);
+            holders.push(holder);
         }
+        // Dependents come after their dependencies: walking backwards, a
+        // call's need is known before the call is reached.
         let mut specs = Vec::new();
         let mut transient = Vec::new();
-        for (i, (key, spec)) in nodes.iter().enumerate() {
-            if is_output[i] {
-                if fresh[i] {
-                    specs.push(spec.clone());
+        for (i, node) in nodes.iter().enumerate().rev() {
+            match mark[i] {
+                Mark::NewOutput => {}
+                Mark::Needed => {
+                    if g.keys.get(&node.key.id).and_then(Weak::upgrade).is_some() {
+                        continue;
+                    }
+                    transient.push(node.key.id);
                 }
-            } else if g.keys.get(&key.id).and_then(Weak::upgrade).is_none() {
-                specs.push(spec.clone());
-                transient.push(key.id);
+                Mark::Unneeded | Mark::HeldOutput => continue,
+            }
+            specs.push(node.spec.clone());
+            for input in &node.inputs {
+                let j = walk.index[&input.key.id];
+                if mark[j] == Mark::Unneeded {
+                    mark[j] = Mark::Needed;
+                }
             }
         }
         if !specs.is_empty() {
+            specs.reverse();
             let _ = self.tx.send(ClientRequest::Submit(specs));
         }
         if !transient.is_empty() {
             let _ = self.tx.send(ClientRequest::Release(transient));
         }
         Ok(holders)
+    }
+
+    /// The live holder of `key`, or a new one registered under the lock;
+    /// true if new (its spec must be sent).
+    fn hold(self: &Arc<Self>, g: &mut Inner, key: TaskKey) -> (Arc<Holder>, bool) {
+        if let Some(h) = g.keys.get(&key.id).and_then(Weak::upgrade) {
+            return (h, false);
+        }
+        let h = self.new_holder(key);
+        g.keys.insert(h.key.id, Arc::downgrade(&h));
+        (h, true)
     }
 
     fn new_holder(self: &Arc<Self>, key: TaskKey) -> Arc<Holder> {

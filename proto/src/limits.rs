@@ -114,6 +114,14 @@ impl ResolvedLimits {
     }
 }
 
+/// `secs` as a duration, if it is a positive number of seconds that fits
+/// one (command-line timeouts).
+pub fn positive_seconds(secs: f64) -> Option<std::time::Duration> {
+    std::time::Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|t| !t.is_zero())
+}
+
 /// Parses a byte size such as `4GiB`, `512MB`, `1e9` or `1048576`.
 pub fn parse_bytes(s: &str) -> Result<u64, String> {
     let s = s.trim();

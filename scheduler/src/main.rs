@@ -118,9 +118,7 @@ async fn main() -> anyhow::Result<()> {
         }
         _ => Identity::self_signed()?,
     };
-    let hello_timeout = std::time::Duration::try_from_secs_f64(args.hello_timeout)
-        .ok()
-        .filter(|t| !t.is_zero())
+    let hello_timeout = wask_proto::limits::positive_seconds(args.hello_timeout)
         .context("--hello-timeout must be a positive number of seconds")?;
     let cluster_secret = secret(&args)?;
     let max_limits = ResolvedLimits::CLUSTER_MAX;

@@ -49,6 +49,23 @@ async fn compute_a_graph_and_forget_what_is_in_between() {
     assert_eq!(client.compute(&d).unwrap().result().await.unwrap(), 11);
     assert_eq!(executed(&client).await, before + 1);
 
+    // Computing a held output again sends nothing: not the output, nor the
+    // calls under it, forgotten since.
+    let deep = inc
+        .delay((&inc.delay((&inc.delay((1,)).unwrap(),)).unwrap(),))
+        .unwrap();
+    let first = client.compute(&deep).unwrap();
+    assert_eq!(first.result().await.unwrap(), 4);
+    // Held: inc(10) (by `s`) and the output; the two calls under it go.
+    assert!(eventually(SETTLE, || async { tasks(&client).await == 2 }).await);
+    let ran = executed(&client).await;
+    let again = client.compute(&deep).unwrap();
+    assert_eq!(again.key(), first.key());
+    // `info` answers after the scheduler has read whatever compute sent.
+    assert_eq!(tasks(&client).await, 2);
+    assert_eq!(again.result().await.unwrap(), 4);
+    assert_eq!(executed(&client).await, ran);
+
     client.shutdown().await;
     cluster.shutdown().await;
 }

@@ -157,18 +157,14 @@ async fn run() -> anyhow::Result<()> {
             .unwrap_or(1)
     });
     anyhow::ensure!(nthreads >= 1, "--nthreads must be at least 1");
-    anyhow::ensure!(
-        args.compile_timeout.is_finite() && args.compile_timeout > 0.0,
-        "--compile-timeout must be a positive number of seconds"
-    );
-    let hello_timeout = std::time::Duration::try_from_secs_f64(args.hello_timeout)
-        .ok()
-        .filter(|t| !t.is_zero())
+    let compile_timeout = wask_proto::limits::positive_seconds(args.compile_timeout)
+        .context("--compile-timeout must be a positive number of seconds")?;
+    let hello_timeout = wask_proto::limits::positive_seconds(args.hello_timeout)
         .context("--hello-timeout must be a positive number of seconds")?;
     let compiler = Compiler::Subprocess {
         program: std::env::current_exe().context("finding this program to run its compiler")?,
         args: vec![COMPILE_MODE.into()],
-        time_limit: std::time::Duration::from_secs_f64(args.compile_timeout),
+        time_limit: compile_timeout,
         memory_limit: args.compile_memory,
     };
     let config = WorkerConfig {

@@ -104,7 +104,6 @@ impl Drop for Pool {
     }
 }
 
-/// A thread's loop: run jobs until the channel closes.
 /// How long a wasm thread that ran out of jobs keeps looking for the next
 /// one before it sleeps. A job that arrives in that time is taken without
 /// a wake-up: on a virtual machine whose idle CPUs halt, waking a sleeping
@@ -115,23 +114,20 @@ pub(crate) const LINGER: Duration = Duration::from_micros(250);
 /// The next job: at once if one is queued, else after lingering for one
 /// (see [`LINGER`]), else when one arrives. `None` once the pool closes.
 fn next_job(queue: &Receiver<Job>) -> Option<Job> {
-    match queue.try_recv() {
-        Ok(job) => return Some(job),
-        Err(crossbeam_channel::TryRecvError::Disconnected) => return None,
-        Err(crossbeam_channel::TryRecvError::Empty) => {}
-    }
     let start = std::time::Instant::now();
-    while start.elapsed() < LINGER {
-        std::thread::yield_now();
+    loop {
         match queue.try_recv() {
             Ok(job) => return Some(job),
             Err(crossbeam_channel::TryRecvError::Disconnected) => return None,
-            Err(crossbeam_channel::TryRecvError::Empty) => {}
+            Err(crossbeam_channel::TryRecvError::Empty) if start.elapsed() < LINGER => {
+                std::thread::yield_now();
+            }
+            Err(crossbeam_channel::TryRecvError::Empty) => return queue.recv().ok(),
         }
     }
-    queue.recv().ok()
 }
 
+/// A thread's loop: run jobs until the channel closes.
 fn work(queue: &Receiver<Job>, sandbox: &Sandbox, done: &(dyn Fn(u64, RunOutput) + Send + Sync)) {
     while let Some(job) = next_job(queue) {
         if job.cancel.load(std::sync::atomic::Ordering::Relaxed) {

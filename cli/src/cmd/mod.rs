@@ -47,10 +47,8 @@ pub fn parse_seconds(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
         .parse()
         .map_err(|_| format!("{s:?} is not a number of seconds"))?;
-    if secs.is_nan() || secs <= 0.0 {
-        return Err("must be more than 0 seconds".into());
-    }
-    Duration::try_from_secs_f64(secs).map_err(|e| e.to_string())
+    wask_proto::limits::positive_seconds(secs)
+        .ok_or_else(|| "must be a positive number of seconds".into())
 }
 
 impl Connect {
