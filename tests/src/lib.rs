@@ -20,6 +20,17 @@ pub const MATH: &str = env!("WASK_GUEST_MATH");
 /// The guest whose tasks fail in every way.
 pub const FAULTY: &str = env!("WASK_GUEST_FAULTY");
 
+/// Loads the guest `module` (a path, such as [`MATH`]) for `client` and
+/// returns its task `name` as a typed handle.
+pub async fn task<P: wask::args::Params, R>(
+    client: &wask::Client,
+    module: &str,
+    name: &str,
+) -> wask::Task<P, R> {
+    let module = client.load_module(module).await.expect("loading the guest");
+    module.task::<P, R>(name).expect("the guest's task")
+}
+
 /// Tasks run by every worker of the client's cluster, in all.
 pub async fn executed(client: &wask::Client) -> u64 {
     let info = client.info().await.expect("cluster info");

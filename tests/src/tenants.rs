@@ -130,10 +130,5 @@ pub fn done<T>(futures: &[wask::Future<T>]) -> u64 {
 /// Loads the faulty guest for `client` and returns its `sleep_ms` task: a
 /// task of a known duration that leaves the CPU to the cluster.
 pub async fn sleep_task(client: &Client) -> wask::Task<(u64,), u64> {
-    client
-        .load_module(FAULTY)
-        .await
-        .unwrap()
-        .task::<(u64,), u64>("sleep_ms")
-        .unwrap()
+    crate::task(client, FAULTY, "sleep_ms").await
 }

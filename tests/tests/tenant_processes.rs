@@ -18,7 +18,7 @@ use wask_tests::procs::{
     Host, Proc, START_TIMEOUT, SchedulerProc, TempDir, bin, start_scheduler, start_worker,
 };
 use wask_tests::raw::RawClient;
-use wask_tests::{FAULTY, MATH, eventually, executed};
+use wask_tests::{FAULTY, MATH, eventually, executed, task};
 
 const TOKEN_A: &str = "tenant-a-process-token-0123456789";
 const TOKEN_B: &str = "tenant-b-process-token-9876543210";
@@ -142,18 +142,8 @@ async fn the_same_key_is_computed_and_held_per_tenant() {
     let cluster = Cluster::start("tenant-procs-keys");
     let a = cluster.connect(TOKEN_A).await;
     let b = cluster.connect(TOKEN_B).await;
-    let inc_a = a
-        .load_module(MATH)
-        .await
-        .unwrap()
-        .task::<(i64,), i64>("inc")
-        .unwrap();
-    let inc_b = b
-        .load_module(MATH)
-        .await
-        .unwrap()
-        .task::<(i64,), i64>("inc")
-        .unwrap();
+    let inc_a = task::<(i64,), i64>(&a, MATH, "inc").await;
+    let inc_b = task::<(i64,), i64>(&b, MATH, "inc").await;
 
     let start = executed(&a).await;
     let xa = a.submit(&inc_a, (10,)).unwrap();
@@ -252,18 +242,8 @@ async fn a_quota_refuses_only_the_tenant_over_it() {
     let cluster = Cluster::start("tenant-procs-quota");
     let a = cluster.connect(TOKEN_A).await;
     let b = cluster.connect(TOKEN_B).await;
-    let sleep_a = a
-        .load_module(FAULTY)
-        .await
-        .unwrap()
-        .task::<(u64,), u64>("sleep_ms")
-        .unwrap();
-    let sleep_b = b
-        .load_module(FAULTY)
-        .await
-        .unwrap()
-        .task::<(u64,), u64>("sleep_ms")
-        .unwrap();
+    let sleep_a = task::<(u64,), u64>(&a, FAULTY, "sleep_ms").await;
+    let sleep_b = task::<(u64,), u64>(&b, FAULTY, "sleep_ms").await;
     let impure = Options::new().pure(false);
 
     // Both tenants submit at the same moment, interleaved. A's first three
@@ -330,18 +310,8 @@ async fn b_cannot_reach_a_key_of_a() {
     let cluster = Cluster::start("tenant-procs-gather");
     let a = cluster.connect(TOKEN_A).await;
     let b = cluster.connect(TOKEN_B).await;
-    let inc_a = a
-        .load_module(MATH)
-        .await
-        .unwrap()
-        .task::<(i64,), i64>("inc")
-        .unwrap();
-    let inc_b = b
-        .load_module(MATH)
-        .await
-        .unwrap()
-        .task::<(i64,), i64>("inc")
-        .unwrap();
+    let inc_a = task::<(i64,), i64>(&a, MATH, "inc").await;
+    let inc_b = task::<(i64,), i64>(&b, MATH, "inc").await;
     let xa = a.submit(&inc_a, (20,)).unwrap();
     assert_eq!(bounded("A's inc(20)", xa.result()).await.unwrap(), 21);
     let a_key = xa.task_key().id;
@@ -396,18 +366,8 @@ async fn b_cannot_reach_a_key_of_a() {
     // B cancelling A's keys does nothing to A: neither the finished key A
     // holds, nor a running one that A no longer holds but a waiting task
     // of A's depends on (a cancel reaching it would fail both).
-    let sleep_a = a
-        .load_module(FAULTY)
-        .await
-        .unwrap()
-        .task::<(u64,), u64>("sleep_ms")
-        .unwrap();
-    let busy_a = a
-        .load_module(MATH)
-        .await
-        .unwrap()
-        .task::<(u64, u64), u64>("busy")
-        .unwrap();
+    let sleep_a = task::<(u64,), u64>(&a, FAULTY, "sleep_ms").await;
+    let busy_a = task::<(u64, u64), u64>(&a, MATH, "busy").await;
     let running = a
         .submit_with(&sleep_a, (A_SLEEP_MS,), &Options::new().pure(false))
         .unwrap();

@@ -8,7 +8,7 @@ use wask_proto::msg::{ClientEvent, ClientRequest, TaskSpec};
 use wask_proto::{ArgTemplate, KeyId, ModuleHash, TaskLimits};
 use wask_tests::raw::RawClient;
 use wask_tests::tenants::*;
-use wask_tests::{FAULTY, MATH, eventually};
+use wask_tests::{FAULTY, MATH, eventually, task};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_or_missing_token_is_refused_at_connect() {
@@ -116,12 +116,7 @@ async fn tenants_cannot_see_each_others_keys() {
     // Cancelling A's keys from B does nothing to A: neither the finished
     // key A holds, nor a running one that A no longer holds but a waiting
     // task of A's depends on (a cancel reaching it would fail both).
-    let sleep_a = a
-        .load_module(FAULTY)
-        .await
-        .unwrap()
-        .task::<(u64,), u64>("sleep_ms")
-        .unwrap();
+    let sleep_a = task::<(u64,), u64>(&a, FAULTY, "sleep_ms").await;
     let busy_a = math_a.task::<(u64, u64), u64>("busy").unwrap();
     let running = a
         .submit_with(&sleep_a, (RUNNING_MS,), &Options::new().pure(false))
