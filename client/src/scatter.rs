@@ -18,13 +18,10 @@ use bytes::Bytes;
 use serde::Serialize;
 use std::sync::Mutex;
 use wask_proto::hash::{FastMap, new_map};
-use wask_proto::key::data_key_id;
+use wask_proto::key::{DATA_NAME, data_key_id};
 use wask_proto::limits::{INLINE_VALUE_MAX, MAX_PAYLOAD};
 use wask_proto::msg::{ClientRequest, DataValue, ScatterSpec, StreamHeader};
 use wask_proto::{KeyId, TaskKey};
-
-/// The name part of a scattered key.
-const DATA_NAME: &str = "data";
 
 /// Bytes of inline values gathered into one `Data` message, far below the
 /// frame limit.
@@ -198,8 +195,8 @@ impl Client {
     /// equal data gives the same key, and if this client's tenant already
     /// holds it nothing is uploaded. Like [`submit`](Client::submit), this
     /// only queues messages and returns at once; the bytes follow when the
-    /// scheduler asks for them, and it passes them on to the least occupied
-    /// worker without keeping a copy. The data counts against that worker's
+    /// scheduler asks for them, and it passes them on to the worker holding
+    /// the fewest bytes without keeping a copy. The data counts against that worker's
     /// memory limit and the tenant's bytes quota, and is released when the
     /// last future drops. It cannot be recomputed: if the worker holding it
     /// leaves, the future (and every task depending on it) fails with

@@ -136,9 +136,11 @@ pub enum TaskError {
         /// The key whose data was lost.
         key: String,
     },
-    /// Scattered data was lost: the worker holding its only copy left, or
-    /// every client that could upload it left first. It cannot be
-    /// recomputed; release its futures and scatter it again.
+    /// Scattered data was lost: the worker holding its only copy left, its
+    /// bytes failed to reach a worker, or every client that could upload
+    /// it left first. It cannot be recomputed; release its futures and
+    /// scatter it again (the key is uploaded again even while other
+    /// clients still hold the failed future).
     #[error("scattered data {key} was lost: its only copy left the cluster")]
     DataLost {
         /// The key of the data.

@@ -139,12 +139,17 @@ pub fn pure_key_id(
     KeyId(id)
 }
 
+/// The name part of a scattered key, `data-<32 hex>`. It is hashed into
+/// [`data_key_id`] too (domain separation from calls), so renaming it
+/// changes every data key: the pinned keys below would fail.
+pub const DATA_NAME: &str = "data";
+
 /// The key of scattered data: blake3 over the bytes, so equal data gets the
 /// same key (like dask's tokenize).
 pub fn data_key_id(bytes: &[u8]) -> KeyId {
     let mut h = blake3::Hasher::new();
     h.update(KEY_CONTEXT);
-    h.update(b"data");
+    h.update(DATA_NAME.as_bytes());
     h.update(bytes);
     let mut id = [0u8; 16];
     id.copy_from_slice(&h.finalize().as_bytes()[..16]);

@@ -1,16 +1,20 @@
 //! `Client::scatter`, end to end: values from the client held on the
 //! workers as futures, used as arguments, deduplicated, released, refused
-//! when too large, lost with their worker; and uploads nobody asked for
-//! refused with an error code.
+//! when too large, lost with their worker or on their way to it; and
+//! uploads nobody asked for refused with an error code.
 
 use bytes::Bytes;
 use std::sync::Arc;
 use std::time::Duration;
 use wask::{Client, ClusterInfo, Error, LocalCluster, Options, SchedulerAddress, TaskError};
 use wask_net::Identity;
+use wask_net::framed::{self, FrameReader};
+use wask_proto::frame;
 use wask_proto::key::data_key_id;
-use wask_proto::limits::{INLINE_VALUE_MAX, MAX_PAYLOAD};
-use wask_proto::msg::{ClientEvent, ClientRequest, DataValue, ScatterSpec, StreamHeader};
+use wask_proto::limits::{INLINE_VALUE_MAX, MAX_FRAME, MAX_PAYLOAD};
+use wask_proto::msg::{
+    ClientEvent, ClientRequest, DataValue, ScatterSpec, StreamHeader, WorkerCommand, WorkerRequest,
+};
 use wask_scheduler::server::{OpenAccess, Scheduler, SchedulerConfig};
 use wask_scheduler::state::CoreConfig;
 use wask_tests::raw::RawClient;
@@ -464,4 +468,119 @@ async fn a_worker_that_leaves_loses_its_data_and_fails_the_dependents() {
         w.shutdown().await;
     }
     scheduler.shutdown().await;
+}
+
+/// An in-process scheduler without workers, and its address.
+async fn scheduler() -> (Scheduler, SchedulerAddress) {
+    let scheduler = Scheduler::start(SchedulerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        identity: Identity::self_signed().unwrap(),
+        cluster_secret: SECRET.to_string(),
+        auth: Arc::new(OpenAccess),
+        core: CoreConfig::default(),
+        hello_timeout: Duration::from_secs(10),
+    })
+    .await
+    .unwrap();
+    let address = SchedulerAddress {
+        addr: scheduler.address(),
+        cert_der: scheduler.cert_der().to_vec(),
+    };
+    (scheduler, address)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_that_cannot_reach_its_worker_fails_instead_of_hanging() {
+    let (scheduler, address) = scheduler().await;
+    // A worker that stays connected but refuses every data stream.
+    let fake =
+        wask_tests::hostile_cluster::raw(address.addr, &address.cert_der, wask_proto::ALPN_WORKER)
+            .await;
+    let hello = frame::encode_to_vec(&wask_tests::hostile_cluster::worker_hello(SECRET));
+    let (_send, mut reader) =
+        wask_tests::hostile_cluster::send_on_control(&fake.conn, &hello).await;
+    let welcome = reader.next::<WorkerCommand>().await;
+    assert!(
+        matches!(welcome, Ok(Some(WorkerCommand::Welcome { .. }))),
+        "{welcome:?}"
+    );
+    let conn = fake.conn.clone();
+    tokio::spawn(async move {
+        while let Ok(mut stream) = conn.accept_uni().await {
+            let _ = stream.stop(quinn::VarInt::from_u32(9));
+        }
+    });
+
+    // Larger than a stream's receive window, so the scheduler's send
+    // cannot be done before the refusal.
+    let client = Client::connect(address).await.unwrap();
+    let x = client.scatter(&Bytes::from(vec![1u8; 20 << 20])).unwrap();
+    match tokio::time::timeout(BOUND, x.result()).await {
+        Ok(Err(Error::Task {
+            error: TaskError::DataLost { key },
+            ..
+        })) => assert_eq!(key, x.key()),
+        other => panic!("expected DataLost, got {other:?}"),
+    }
+    client.shutdown().await;
+    scheduler.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_reports_data_whose_stream_broke() {
+    // A fake scheduler: welcomes the worker, then sends data whose stream
+    // breaks after its header.
+    let identity = Identity::self_signed().unwrap();
+    let endpoint = wask_net::endpoint::server(
+        "127.0.0.1:0".parse().unwrap(),
+        &identity,
+        &[wask_proto::ALPN_WORKER],
+    )
+    .unwrap();
+    let address = SchedulerAddress {
+        addr: endpoint.local_addr().unwrap(),
+        cert_der: identity.cert_der.clone(),
+    };
+    let fake = async {
+        let conn = endpoint.accept().await.unwrap().await.unwrap();
+        let (mut send, recv) = conn.accept_bi().await.unwrap();
+        let mut reader = FrameReader::new(recv, MAX_FRAME);
+        let hello = reader.next::<WorkerRequest>().await;
+        assert!(
+            matches!(hello, Ok(Some(WorkerRequest::Hello { .. }))),
+            "{hello:?}"
+        );
+        framed::write_one(&mut send, &WorkerCommand::Welcome { worker: 1 })
+            .await
+            .unwrap();
+        let key = data_key_id(b"never whole");
+        let mut data = conn.open_uni().await.unwrap();
+        let header = StreamHeader::DataForWorker { tenant: 7, key };
+        data.write_all(&frame::encode_to_vec(&header))
+            .await
+            .unwrap();
+        data.write_all(b"never").await.unwrap();
+        // Time for the worker to read the header before the reset.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        data.reset(quinn::VarInt::from_u32(9)).unwrap();
+        loop {
+            match reader.next::<WorkerRequest>().await {
+                Ok(Some(WorkerRequest::Stored(reports))) => break (key, reports),
+                Ok(Some(_)) => continue,
+                other => panic!("expected a Stored report, got {other:?}"),
+            }
+        }
+    };
+    let worker = worker(&address, "w");
+    let (w, (key, reports)) = tokio::time::timeout(BOUND, async { tokio::join!(worker, fake) })
+        .await
+        .expect("no Stored report");
+    assert_eq!(reports.len(), 1);
+    assert_eq!((reports[0].tenant, reports[0].key), (7, key));
+    assert!(
+        matches!(&reports[0].result, Err(TaskError::DataLost { .. })),
+        "{reports:?}"
+    );
+    drop(w);
+    endpoint.close(quinn::VarInt::from_u32(0), b"done");
 }

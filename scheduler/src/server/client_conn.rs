@@ -2,7 +2,7 @@
 //! uploads of scattered data.
 
 use super::hub::HubEvent;
-use super::scatter::Asked;
+use super::scatter::{self, Asked};
 use super::{Shared, accept};
 use crate::state::Event;
 use std::sync::Arc;
@@ -142,6 +142,7 @@ async fn control_loop(
             ClientRequest::Scatter(data) => HubEvent::Core(Event::Scatter { client, data }),
             ClientRequest::Data(values) => {
                 for ev in asked.inline(client, values)? {
+                    let ev = scatter::budgeted(&shared.relay, ev).await?;
                     if shared.hub.send(HubEvent::Core(ev)).await.is_err() {
                         return Ok(());
                     }
@@ -173,7 +174,12 @@ async fn accept_uploads(
                     receive_module(stream, hash, client, tenant).await
                 }
                 Ok((StreamHeader::Scatter { key }, stream)) => {
-                    asked.stream(client, key, stream).await.map(HubEvent::Core)
+                    match asked.stream(&shared.relay, client, key, stream).await {
+                        Ok(Some(ev)) => Ok(HubEvent::Core(ev)),
+                        // Not awaited any more: dropped unread.
+                        Ok(None) => return,
+                        Err(e) => Err(e),
+                    }
                 }
                 Ok((other, _)) => Err(NetError::Protocol(format!(
                     "unexpected data stream {other:?}"

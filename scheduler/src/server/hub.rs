@@ -3,7 +3,7 @@
 //! then sends what the core decided, one batched message per connection.
 
 use super::modules::{self, Modules};
-use super::outbox;
+use super::outbox::{self, Outbox};
 use super::scatter::Asked;
 use crate::state::{Action, Core, Event};
 use bytes::Bytes;
@@ -11,10 +11,11 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 use wask_net::data;
 use wask_proto::hash::{FastMap, new_map};
+use wask_proto::key::{DATA_NAME, render_key};
 use wask_proto::limits::INLINE_VALUE_MAX;
 use wask_proto::module::ModuleInfo;
-use wask_proto::msg::{ClientEvent, PeerInfo, StoreData, StreamHeader, WorkerCommand};
-use wask_proto::{ClientId, ModuleHash, ModuleId, TenantId, WorkerId};
+use wask_proto::msg::{ClientEvent, PeerInfo, StoreData, Stored, StreamHeader, WorkerCommand};
+use wask_proto::{ClientId, ModuleHash, ModuleId, TaskError, TenantId, WorkerId};
 
 /// Events processed per pass before the outboxes are flushed, so a flood of
 /// input cannot delay output without bound.
@@ -102,18 +103,20 @@ struct ClientConn {
     tx: mpsc::UnboundedSender<ClientEvent>,
     conn: quinn::Connection,
     asked: Arc<Asked>,
-    outbox: Vec<ClientEvent>,
+    outbox: Outbox<ClientEvent>,
 }
 
 struct WorkerConn {
     tx: mpsc::UnboundedSender<WorkerCommand>,
     conn: quinn::Connection,
-    outbox: Vec<WorkerCommand>,
+    outbox: Outbox<WorkerCommand>,
     peer: PeerInfo,
 }
 
 struct Hub {
     core: Core,
+    /// The hub's own channel, for what its spawned sends report.
+    me: mpsc::WeakSender<HubEvent>,
     auth: std::sync::Arc<dyn super::Authenticator>,
     actions: Vec<Action>,
     clients: FastMap<ClientId, ClientConn>,
@@ -126,11 +129,13 @@ struct Hub {
 pub(super) async fn run(
     core: Core,
     auth: std::sync::Arc<dyn super::Authenticator>,
+    me: mpsc::WeakSender<HubEvent>,
     mut rx: mpsc::Receiver<HubEvent>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut hub = Hub {
         core,
+        me,
         auth,
         actions: Vec::new(),
         clients: new_map(),
@@ -180,7 +185,7 @@ impl Hub {
                         tx,
                         conn,
                         asked,
-                        outbox: Vec::new(),
+                        outbox: Outbox::default(),
                     },
                 );
                 self.core_event(Event::ClientConnected { client, tenant });
@@ -209,11 +214,11 @@ impl Hub {
                 let mut me = WorkerConn {
                     tx,
                     conn,
-                    outbox: Vec::new(),
+                    outbox: Outbox::default(),
                     peer,
                 };
                 if !others.is_empty() {
-                    me.outbox.push(WorkerCommand::Peers(others));
+                    outbox::push(&mut me.outbox, WorkerCommand::Peers(others));
                 }
                 self.workers.insert(worker, me);
                 self.dirty_workers.push(worker);
@@ -382,12 +387,19 @@ impl Hub {
                 // Recorded before the request leaves: the upload cannot
                 // arrive before its permission.
                 if let Some(c) = self.clients.get(&client) {
-                    c.asked.ask(key, nbytes);
-                    self.send_client(client, ClientEvent::SendData(vec![key]));
+                    if c.asked.ask(key, nbytes) {
+                        let core = &self.core;
+                        c.asked.prune(|key| core.awaits_upload(client, key));
+                    }
+                    if let Some(o) = self.client_outbox(client) {
+                        o.send_data(key);
+                    }
                 }
             }
             Action::DataNotNeeded { client, key } => {
-                self.send_client(client, ClientEvent::DataNotNeeded(vec![key]))
+                if let Some(o) = self.client_outbox(client) {
+                    o.data_not_needed(key);
+                }
             }
             Action::StoreData {
                 worker,
@@ -396,16 +408,33 @@ impl Hub {
                 value,
             } => {
                 if value.len() <= INLINE_VALUE_MAX {
-                    let data = StoreData { tenant, key, value };
-                    self.send_worker(worker, WorkerCommand::Store(vec![data]));
+                    if let Some(o) = self.worker_outbox(worker) {
+                        o.store(StoreData { tenant, key, value });
+                    }
                 } else if let Some(w) = self.workers.get(&worker) {
-                    // Lost with the connection if it fails: the worker is
-                    // leaving, and the core marks the data lost.
                     let conn = w.conn.clone();
-                    let header = StreamHeader::DataForWorker { tenant, key };
+                    let me = self.me.clone();
                     tokio::spawn(async move {
-                        if let Err(e) = data::send(&conn, &header, value).await {
-                            tracing::debug!(worker, "sending data failed: {e}");
+                        let header = StreamHeader::DataForWorker { tenant, key };
+                        let Err(e) = data::send(&conn, &header, value).await else {
+                            return;
+                        };
+                        tracing::debug!(worker, "sending data failed: {e}");
+                        // The data is lost unless the worker got it after
+                        // all: the core hears so like a refusal by the
+                        // worker (and ignores it if the worker left).
+                        let error = TaskError::DataLost {
+                            key: render_key(DATA_NAME, key, true),
+                        };
+                        let reports = vec![Stored {
+                            tenant,
+                            key,
+                            result: Err(error),
+                        }];
+                        if let Some(hub) = me.upgrade() {
+                            let _ = hub
+                                .send(HubEvent::Core(Event::Stored { worker, reports }))
+                                .await;
                         }
                     });
                 }
@@ -426,35 +455,47 @@ impl Hub {
         }
     }
 
+    /// The client's outbox, marked for the next flush.
+    fn client_outbox(&mut self, client: ClientId) -> Option<&mut Outbox<ClientEvent>> {
+        let c = self.clients.get_mut(&client)?;
+        if c.outbox.is_empty() {
+            self.dirty_clients.push(client);
+        }
+        Some(&mut c.outbox)
+    }
+
+    /// The worker's outbox, marked for the next flush.
+    fn worker_outbox(&mut self, worker: WorkerId) -> Option<&mut Outbox<WorkerCommand>> {
+        let w = self.workers.get_mut(&worker)?;
+        if w.outbox.is_empty() {
+            self.dirty_workers.push(worker);
+        }
+        Some(&mut w.outbox)
+    }
+
     fn send_client(&mut self, client: ClientId, msg: ClientEvent) {
-        if let Some(c) = self.clients.get_mut(&client) {
-            if c.outbox.is_empty() {
-                self.dirty_clients.push(client);
-            }
-            outbox::push(&mut c.outbox, msg);
+        if let Some(o) = self.client_outbox(client) {
+            outbox::push(o, msg);
         }
     }
 
     fn send_worker(&mut self, worker: WorkerId, msg: WorkerCommand) {
-        if let Some(w) = self.workers.get_mut(&worker) {
-            if w.outbox.is_empty() {
-                self.dirty_workers.push(worker);
-            }
-            outbox::push(&mut w.outbox, msg);
+        if let Some(o) = self.worker_outbox(worker) {
+            outbox::push(o, msg);
         }
     }
 
     fn flush(&mut self) {
         for id in self.dirty_workers.drain(..) {
             if let Some(w) = self.workers.get_mut(&id) {
-                for msg in w.outbox.drain(..) {
+                for msg in w.outbox.drain() {
                     let _ = w.tx.send(msg);
                 }
             }
         }
         for id in self.dirty_clients.drain(..) {
             if let Some(c) = self.clients.get_mut(&id) {
-                for msg in c.outbox.drain(..) {
+                for msg in c.outbox.drain() {
                     let _ = c.tx.send(msg);
                 }
             }

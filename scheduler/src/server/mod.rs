@@ -9,7 +9,8 @@
 //! - `client_conn.rs` / `worker_conn.rs`: one task per connection.
 //! - `hub.rs`: the single task that owns the state.
 //! - `modules.rs`: modules uploaded by tenants.
-//! - `scatter.rs`: checking uploads of scattered data before the core.
+//! - `scatter.rs`: checking uploads of scattered data before the core, and
+//!   the budget of uploaded bytes held at once.
 //! - `outbox.rs`: per-connection message batching that keeps order.
 
 mod accept;
@@ -83,6 +84,8 @@ pub(crate) struct Shared {
     pub next_id: std::sync::atomic::AtomicU32,
     pub shutdown: watch::Receiver<bool>,
     pub hello_timeout: std::time::Duration,
+    /// The budget of uploaded bytes held at once (see `scatter.rs`).
+    pub relay: Arc<tokio::sync::Semaphore>,
 }
 
 impl Scheduler {
@@ -99,6 +102,7 @@ impl Scheduler {
         let hub = tokio::spawn(hub::run(
             crate::state::Core::new(config.core),
             config.auth.clone(),
+            hub_tx.downgrade(),
             hub_rx,
             shutdown_rx.clone(),
         ));
@@ -109,6 +113,7 @@ impl Scheduler {
             next_id: std::sync::atomic::AtomicU32::new(1),
             shutdown: shutdown_rx,
             hello_timeout: config.hello_timeout,
+            relay: scatter::relay_budget(),
         });
         tokio::spawn(accept::run(endpoint.clone(), shared));
         tracing::info!(%address, "scheduler listening");

@@ -2,17 +2,24 @@
 //! merged: many `Done`s or `Compute`s produced in one pass of the hub leave
 //! as one message, and a `Free` never overtakes a `Compute` for the same key.
 
-use wask_proto::msg::{ClientEvent, WorkerCommand};
+use wask_proto::KeyId;
+use wask_proto::msg::{ClientEvent, StoreData, WorkerCommand};
 
 /// A message that may absorb the next one.
 pub(super) trait Merge: Sized {
     /// Absorbs `next` into `self`, or gives it back.
     fn merge(&mut self, next: Self) -> Option<Self>;
+
+    /// Bytes of values it carries, which bound merging (see
+    /// [`BATCH_BYTES`]).
+    fn value_bytes(&self) -> usize {
+        0
+    }
 }
 
-/// Bytes of scattered values merged into one `Store` command, far below
-/// the frame limit.
-const STORE_BATCH_BYTES: usize = 1 << 20;
+/// Bytes of values merged into one message (scattered values in a `Store`
+/// command), far below the frame limit.
+const BATCH_BYTES: usize = 1 << 20;
 
 impl Merge for ClientEvent {
     fn merge(&mut self, next: Self) -> Option<Self> {
@@ -43,28 +50,103 @@ impl Merge for WorkerCommand {
                 None
             }
             (WorkerCommand::Store(a), WorkerCommand::Store(b)) => {
-                let size = |v: &[wask_proto::msg::StoreData]| -> usize {
-                    v.iter().map(|d| d.value.len()).sum()
-                };
-                if size(a) + size(&b) > STORE_BATCH_BYTES {
-                    return Some(WorkerCommand::Store(b));
-                }
                 a.extend(b);
                 None
             }
             (_, next) => Some(next),
         }
     }
+
+    fn value_bytes(&self) -> usize {
+        match self {
+            WorkerCommand::Store(list) => list.iter().map(|d| d.value.len()).sum(),
+            _ => 0,
+        }
+    }
 }
 
-/// Appends `msg`, merging it into the last message when possible.
-pub(super) fn push<M: Merge>(out: &mut Vec<M>, msg: M) {
-    let rest = match out.last_mut() {
-        Some(last) => last.merge(msg),
-        None => Some(msg),
+/// One connection's messages waiting for the flush, in order.
+#[derive(Debug)]
+pub(super) struct Outbox<M> {
+    msgs: Vec<M>,
+    /// Bytes of values in the last message, kept as messages merge into it
+    /// so that a long batch is not summed again on every merge.
+    last_bytes: usize,
+}
+
+impl<M> Default for Outbox<M> {
+    fn default() -> Self {
+        Outbox {
+            msgs: Vec::new(),
+            last_bytes: 0,
+        }
+    }
+}
+
+impl<M> std::ops::Deref for Outbox<M> {
+    type Target = [M];
+    fn deref(&self) -> &[M] {
+        &self.msgs
+    }
+}
+
+impl<M> Outbox<M> {
+    /// Takes every message out, in order.
+    pub(super) fn drain(&mut self) -> std::vec::Drain<'_, M> {
+        self.last_bytes = 0;
+        self.msgs.drain(..)
+    }
+}
+
+impl Outbox<ClientEvent> {
+    /// Asks for one more upload: the key joins a trailing `SendData`, or
+    /// starts one.
+    pub(super) fn send_data(&mut self, key: KeyId) {
+        match self.msgs.last_mut() {
+            Some(ClientEvent::SendData(keys)) => keys.push(key),
+            _ => push(self, ClientEvent::SendData(vec![key])),
+        }
+    }
+
+    /// Answers one more scatter with a drop: the key joins a trailing
+    /// `DataNotNeeded`, or starts one.
+    pub(super) fn data_not_needed(&mut self, key: KeyId) {
+        match self.msgs.last_mut() {
+            Some(ClientEvent::DataNotNeeded(keys)) => keys.push(key),
+            _ => push(self, ClientEvent::DataNotNeeded(vec![key])),
+        }
+    }
+}
+
+impl Outbox<WorkerCommand> {
+    /// One more value to store: it joins a trailing `Store` within the
+    /// batch budget, or starts one.
+    pub(super) fn store(&mut self, data: StoreData) {
+        let n = data.value.len();
+        match self.msgs.last_mut() {
+            Some(WorkerCommand::Store(list)) if self.last_bytes + n <= BATCH_BYTES => {
+                list.push(data);
+                self.last_bytes += n;
+            }
+            _ => push(self, WorkerCommand::Store(vec![data])),
+        }
+    }
+}
+
+/// Appends `msg`, merging it into the last message when possible (and
+/// the values of both fit in [`BATCH_BYTES`]).
+pub(super) fn push<M: Merge>(out: &mut Outbox<M>, msg: M) {
+    let bytes = msg.value_bytes();
+    let rest = match out.msgs.last_mut() {
+        Some(last) if out.last_bytes + bytes <= BATCH_BYTES => last.merge(msg),
+        _ => Some(msg),
     };
-    if let Some(m) = rest {
-        out.push(m);
+    match rest {
+        None => out.last_bytes += bytes,
+        Some(m) => {
+            out.msgs.push(m);
+            out.last_bytes = bytes;
+        }
     }
 }
 
@@ -75,7 +157,7 @@ mod tests {
 
     #[test]
     fn merges_runs_and_keeps_order() {
-        let mut out = Vec::new();
+        let mut out = Outbox::default();
         push(&mut out, WorkerCommand::Free(vec![(0, KeyId([1; 16]))]));
         push(&mut out, WorkerCommand::Compute(vec![]));
         push(&mut out, WorkerCommand::Compute(vec![]));
@@ -95,16 +177,54 @@ mod tests {
                 value: vec![0u8; 600 << 10].into(),
             }])
         };
-        let mut out = Vec::new();
+        let mut out = Outbox::default();
         for n in 0..3 {
             push(&mut out, store(n));
         }
         // 600 KiB + 600 KiB passes 1 MiB: no two in one frame.
         assert_eq!(out.len(), 3);
-        let mut out = Vec::new();
+        let mut out = Outbox::default();
         push(&mut out, ClientEvent::SendData(vec![KeyId([1; 16])]));
         push(&mut out, ClientEvent::SendData(vec![KeyId([2; 16])]));
         push(&mut out, ClientEvent::DataNotNeeded(vec![KeyId([3; 16])]));
         assert_eq!(out.len(), 2);
+    }
+
+    #[test]
+    fn single_keys_and_values_join_the_trailing_batch() {
+        let mut out = Outbox::default();
+        out.send_data(KeyId([1; 16]));
+        out.send_data(KeyId([2; 16]));
+        out.data_not_needed(KeyId([3; 16]));
+        out.data_not_needed(KeyId([4; 16]));
+        out.send_data(KeyId([5; 16]));
+        assert!(matches!(&out[..], [
+            ClientEvent::SendData(a),
+            ClientEvent::DataNotNeeded(b),
+            ClientEvent::SendData(c)
+        ] if a.len() == 2 && b.len() == 2 && c.len() == 1));
+        // Values: up to the budget per `Store`, counted as they join.
+        let value = |n: u8| StoreData {
+            tenant: 0,
+            key: KeyId([n; 16]),
+            value: vec![0u8; 300 << 10].into(),
+        };
+        let mut out = Outbox::default();
+        for n in 0..7 {
+            out.store(value(n));
+        }
+        push(&mut out, WorkerCommand::Store(vec![value(7)]));
+        let sizes: Vec<usize> = out
+            .iter()
+            .map(|m| match m {
+                WorkerCommand::Store(list) => list.len(),
+                _ => 0,
+            })
+            .collect();
+        assert_eq!(sizes, [3, 3, 2]);
+        assert_eq!(out.drain().count(), 3);
+        assert!(out.is_empty());
+        out.store(value(8));
+        assert_eq!(out.len(), 1);
     }
 }

@@ -27,6 +27,7 @@ struct Counts {
     queued: u64,
     done: u64,
     held_bytes: u64,
+    pending_bytes: u64,
 }
 
 pub(super) fn check(core: &Core) -> Result<(), String> {
@@ -68,6 +69,9 @@ pub(super) fn check(core: &Core) -> Result<(), String> {
                 c.held_bytes = c.held_bytes.wrapping_add(*nbytes);
             }
             TaskState::Erred { .. } => c.done += 1,
+            TaskState::AwaitingData { nbytes, .. } | TaskState::Storing { nbytes, .. } => {
+                c.pending_bytes = c.pending_bytes.wrapping_add(*nbytes);
+            }
             _ => {}
         }
 
@@ -165,12 +169,17 @@ pub(super) fn check(core: &Core) -> Result<(), String> {
                             name()
                         );
                         ensure!(
-                            core.awaiting_worker.contains(&me),
-                            "{}: not in the list waiting for a worker",
+                            core.awaiting_worker.contains(&idx),
+                            "{}: not in the set waiting for a worker",
                             name()
                         );
                     }
                 }
+                ensure!(
+                    uploader.is_none() || !core.awaiting_worker.contains(&idx),
+                    "{}: asked for and waiting for a worker",
+                    name()
+                );
                 for c in uploader.iter().copied().chain(sources.iter()) {
                     let client = core
                         .clients
@@ -183,7 +192,7 @@ pub(super) fn check(core: &Core) -> Result<(), String> {
                     );
                 }
             }
-            TaskState::Storing { worker } => {
+            TaskState::Storing { worker, .. } => {
                 let w = core
                     .workers
                     .map
@@ -312,12 +321,22 @@ pub(super) fn check(core: &Core) -> Result<(), String> {
             ensure!(ok, "worker {id} lists {idx:?} as processing");
         }
         for &idx in &w.storing {
-            let ok = core
-                .tasks
-                .get(idx)
-                .is_some_and(|t| matches!(t.state, TaskState::Storing { worker } if worker == id));
+            let ok = core.tasks.get(idx).is_some_and(
+                |t| matches!(t.state, TaskState::Storing { worker, .. } if worker == id),
+            );
             ensure!(ok, "worker {id} lists {idx:?} as storing");
         }
+        let storing = w.storing.iter().fold(0u64, |sum, &idx| {
+            match core.tasks.get(idx).map(|t| &t.state) {
+                Some(TaskState::Storing { nbytes, .. }) => sum.wrapping_add(*nbytes),
+                _ => sum,
+            }
+        });
+        ensure!(
+            storing == w.storing_bytes,
+            "worker {id} counts {} bytes being stored, is given {storing}",
+            w.storing_bytes
+        );
         let mut bytes = 0u64;
         for &idx in &w.has_what {
             match core.tasks.get(idx).map(|t| &t.state) {
@@ -360,6 +379,12 @@ pub(super) fn check(core: &Core) -> Result<(), String> {
             tenant.held_bytes,
             c.done,
             c.held_bytes
+        );
+        ensure!(
+            tenant.pending_bytes == c.pending_bytes,
+            "tenant {id}: {} bytes of scattered data pending counted, {} exist",
+            tenant.pending_bytes,
+            c.pending_bytes
         );
         ensure!(
             tenant.processing <= tenant.policy.max_in_flight,
@@ -431,6 +456,14 @@ pub(super) fn check(core: &Core) -> Result<(), String> {
             f.worker
         );
         ensure!(*req < core.next_req, "fetch {req} is from the future");
+    }
+    for &idx in &core.awaiting_worker {
+        ensure!(
+            core.tasks
+                .get(idx)
+                .is_some_and(|t| matches!(t.state, TaskState::AwaitingData { uploader: None, .. })),
+            "{idx:?} waits for a worker but is not data waiting to be asked for"
+        );
     }
     ensure!(
         core.release_candidates.is_empty(),

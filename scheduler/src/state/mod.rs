@@ -32,11 +32,12 @@
 //! A scattered key is a task of kind `Data`, with no spec: it cannot run or
 //! be recomputed. `AwaitingData { uploader, sources }` until the uploader's
 //! bytes arrive (asked as soon as a worker is connected; another source is
-//! asked if the uploader leaves first), then `Storing { worker }` once the
-//! bytes are passed on, then `Memory` when the worker says it holds them.
-//! If every copy is lost (the worker left, or every client that had the
-//! bytes left before uploading), it becomes `Erred(DataLost)` and its
-//! dependents fail with that cause.
+//! asked if the uploader leaves first), then `Storing { worker, nbytes }`
+//! once the bytes are passed on, then `Memory` when the worker says it
+//! holds them. If every copy is lost (the worker left, the bytes did not
+//! reach it, or every client that had the bytes left before uploading), it
+//! becomes `Erred(DataLost)` and its dependents fail with that cause; a
+//! client that scatters the same bytes again makes it `AwaitingData` again.
 
 mod client_events;
 pub mod event;
@@ -57,6 +58,7 @@ pub use event::{Action, Event};
 pub use tenant::TenantPolicy;
 
 use client_events::{Client, Fetch};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use task::{Slab, TaskIdx, TaskKind, TaskRef};
 use tenant::Tenants;
@@ -116,9 +118,10 @@ pub struct Core {
     /// Value requests sent to workers and not answered, by request id.
     fetches: FastMap<u64, Fetch>,
     next_req: u64,
-    /// Scattered data waiting for a worker before its bytes are asked for
-    /// (`AwaitingData` without uploader), plus stale entries.
-    awaiting_worker: Vec<TaskRef>,
+    /// Scattered data waiting for a worker before its bytes are asked for:
+    /// exactly the tasks `AwaitingData` without uploader. Ordered, so they
+    /// are asked for in slot order.
+    awaiting_worker: BTreeSet<TaskIdx>,
     /// Tasks that may have lost their last holder or waiter during the
     /// current event; forgotten at its end if so.
     release_candidates: Vec<TaskRef>,
@@ -148,7 +151,7 @@ impl Core {
             modules: new_map(),
             fetches: new_map(),
             next_req: 1,
-            awaiting_worker: Vec::new(),
+            awaiting_worker: BTreeSet::new(),
             release_candidates: Vec::new(),
             scratch_stack: Vec::new(),
             scratch_held: Vec::new(),
@@ -252,7 +255,7 @@ impl Core {
                 .get(&module)
                 .and_then(|m| m.task_names.get(func as usize))
                 .map(String::as_str),
-            TaskKind::Data => Some(scatter::DATA_NAME),
+            TaskKind::Data => Some(wask_proto::key::DATA_NAME),
         };
         match name {
             Some(name) => wask_proto::key::render_key(name, task.key, task.pure),

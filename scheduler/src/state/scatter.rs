@@ -10,14 +10,27 @@
 //! it may drop the bytes: upload them, or drop them
 //! ([`Action::DataNotNeeded`]: the tenant already has them, the client
 //! already is a source or the uploader, or the key was refused, cancelled
-//! or forgotten).
+//! or forgotten). A key whose data erred (lost, refused by its worker,
+//! cancelled) but is still held is awaited again when a client scatters
+//! it again: that client has the bytes.
+//!
+//! The announced size counts against the tenant's bytes quota from the
+//! scatter on (the tenant's `pending_bytes`, until the key is in memory or
+//! leaves `AwaitingData`/`Storing`), so many announcements cannot together
+//! pass a quota that each fits alone.
 //!
 //! When the bytes arrive ([`Event::DataReceived`](super::Event::DataReceived), checked by the shell
 //! against the key's hash and size) they are passed straight on to the
-//! least occupied worker ([`Action::StoreData`]); the core keeps no copy.
-//! The worker's [`Event::Stored`](super::Event::Stored) report puts the key in memory, where it
+//! worker holding the fewest bytes ([`Action::StoreData`]); the core keeps
+//! no copy. The worker's [`Event::Stored`](super::Event::Stored) report puts the key in memory, where it
 //! behaves like any result. Data cannot be recomputed: when its last copy
 //! is lost it becomes `Erred(DataLost)`, and so do its dependents.
+//!
+//! Not handled: an uploader that stays connected and never uploads keeps
+//! its key `AwaitingData` (and the other sources waiting) until every
+//! holder releases it. Giving up after a deadline needs a clock, which the
+//! core does not have yet (no event carries `now`); only a client of the
+//! same tenant can cause it, within the tenant's quotas.
 
 use super::Core;
 use super::event::Action;
@@ -28,9 +41,6 @@ use std::sync::Arc;
 use wask_proto::limits::{MAX_PAYLOAD, ResolvedLimits};
 use wask_proto::msg::{ScatterSpec, Stored};
 use wask_proto::{ClientId, KeyId, TaskError, TenantId, WorkerId};
-
-/// The name part of a scattered key: `data-<32 hex>`.
-pub(crate) const DATA_NAME: &str = "data";
 
 impl Core {
     /// Handles [`Event::Scatter`](super::Event::Scatter).
@@ -65,73 +75,116 @@ impl Core {
         }
         // Like a submit: a key of another tenant is simply not found, so the
         // bytes are asked for as if nobody had them.
-        if let Some(&idx) = self.index.get(&(tenant, key)) {
-            self.add_holder(client, idx, out);
-            if let TaskState::AwaitingData {
-                uploader, sources, ..
-            } = &mut self.tasks[idx].state
-                && *uploader != Some(client)
-                && sources.insert(client)
-            {
-                // Its bytes may be needed should the uploader leave.
-                if let Some(c) = self.clients.get_mut(&client) {
-                    c.uploads.insert(idx);
-                }
-            } else {
-                // Each scatter gets its own answer, so a client counting
-                // them knows when it may drop the bytes.
-                out.push(Action::DataNotNeeded { client, key });
+        let existing = self.index.get(&(tenant, key)).copied();
+        if let Some(idx) = existing {
+            let task = &self.tasks[idx];
+            let erred_data =
+                task.kind == TaskKind::Data && matches!(task.state, TaskState::Erred { .. });
+            if !erred_data {
+                return self.scatter_again(client, idx, out);
             }
-            return;
         }
-        let quota = self.over_quota(tenant).or_else(|| {
+        if let Some(message) = self.over_bytes_quota(tenant, nbytes) {
+            return refuse(client, key, TaskError::Quota { message }, out);
+        }
+        let awaiting = TaskState::AwaitingData {
+            uploader: None,
+            sources: IdSet::one(client),
+            nbytes,
+        };
+        let idx = match existing {
+            Some(idx) => {
+                // The erred data is awaited again, from this client; its
+                // holders are told once it is in memory.
+                self.tasks[idx].state = awaiting;
+                let t = self.tenants.ensure(tenant);
+                t.done = t.done.saturating_sub(1);
+                self.add_holder(client, idx, out);
+                idx
+            }
+            None => {
+                let task = Task {
+                    tenant,
+                    kind: TaskKind::Data,
+                    waiters: 0,
+                    key,
+                    pure: true,
+                    state: awaiting,
+                    args: Default::default(),
+                    limits: ResolvedLimits::default(),
+                    dependencies: Box::default(),
+                    dependents: Vec::new(),
+                    holders: IdSet::one(client),
+                    wanted_by: IdSet::default(),
+                };
+                let Some(r) = self.tasks.insert(task) else {
+                    let message = "the scheduler holds 2^32 tasks".to_string();
+                    return refuse(client, key, TaskError::Quota { message }, out);
+                };
+                self.index.insert((tenant, key), r.idx);
+                self.tenants.ensure(tenant).ntasks += 1;
+                if let Some(c) = self.clients.get_mut(&client) {
+                    c.holds.insert(r.idx);
+                }
+                r.idx
+            }
+        };
+        let t = self.tenants.ensure(tenant);
+        t.pending_bytes = t.pending_bytes.wrapping_add(nbytes);
+        if let Some(c) = self.clients.get_mut(&client) {
+            c.uploads.insert(idx);
+        }
+        self.ask_for_data(idx, out);
+    }
+
+    /// A scatter of a key the tenant has (and whose data did not err): the
+    /// client becomes a holder, and a source if the bytes are still awaited.
+    fn scatter_again(&mut self, client: ClientId, idx: TaskIdx, out: &mut Vec<Action>) {
+        self.add_holder(client, idx, out);
+        let task = &mut self.tasks[idx];
+        if let TaskState::AwaitingData {
+            uploader, sources, ..
+        } = &mut task.state
+            && *uploader != Some(client)
+            && sources.insert(client)
+        {
+            // Its bytes may be needed should the uploader leave.
+            if let Some(c) = self.clients.get_mut(&client) {
+                c.uploads.insert(idx);
+            }
+        } else {
+            // Each scatter gets its own answer, so a client counting
+            // them knows when it may drop the bytes.
+            out.push(Action::DataNotNeeded {
+                client,
+                key: task.key,
+            });
+        }
+    }
+
+    /// Why `nbytes` more scattered bytes would pass the tenant's quotas:
+    /// results held and data announced but not stored count too.
+    fn over_bytes_quota(&mut self, tenant: TenantId, nbytes: u64) -> Option<String> {
+        self.over_quota(tenant).or_else(|| {
             let t = self.tenants.ensure(tenant);
-            (t.held_bytes.saturating_add(nbytes) > t.policy.max_bytes).then(|| {
+            let total = t
+                .held_bytes
+                .saturating_add(t.pending_bytes)
+                .saturating_add(nbytes);
+            (total > t.policy.max_bytes).then(|| {
                 format!(
-                    "{} bytes of results held and {nbytes} scattered; the tenant's quota is {}",
-                    t.held_bytes, t.policy.max_bytes
+                    "{} bytes of results held, {} scattered and not stored yet, and {nbytes} \
+                     scattered now; the tenant's quota is {}",
+                    t.held_bytes, t.pending_bytes, t.policy.max_bytes
                 )
             })
-        });
-        if let Some(message) = quota {
-            return refuse(client, key, TaskError::Quota { message }, out);
-        }
-        let task = Task {
-            tenant,
-            kind: TaskKind::Data,
-            waiters: 0,
-            key,
-            pure: true,
-            state: TaskState::AwaitingData {
-                uploader: None,
-                sources: IdSet::one(client),
-                nbytes,
-            },
-            args: Default::default(),
-            limits: ResolvedLimits::default(),
-            dependencies: Box::default(),
-            dependents: Vec::new(),
-            holders: IdSet::one(client),
-            wanted_by: IdSet::default(),
-        };
-        let Some(r) = self.tasks.insert(task) else {
-            let message = "the scheduler holds 2^32 tasks".to_string();
-            return refuse(client, key, TaskError::Quota { message }, out);
-        };
-        self.index.insert((tenant, key), r.idx);
-        self.tenants.ensure(tenant).ntasks += 1;
-        if let Some(c) = self.clients.get_mut(&client) {
-            c.holds.insert(r.idx);
-            c.uploads.insert(r.idx);
-        }
-        self.ask_for_data(r.idx, out);
+        })
     }
 
     /// `AwaitingData` without uploader: asks the first source, or waits for
     /// a worker to exist, or, with no source left, the data is lost.
     fn ask_for_data(&mut self, idx: TaskIdx, out: &mut Vec<Action>) {
         let no_workers = self.workers.map.is_empty();
-        let reference = self.tasks.reference(idx);
         let task = &mut self.tasks[idx];
         let key = task.key;
         let TaskState::AwaitingData {
@@ -149,21 +202,10 @@ impl Core {
         if no_workers {
             // Asking now would bring bytes nobody can hold, and the
             // scheduler does not keep them.
-            self.awaiting_worker.push(reference);
-            if self.awaiting_worker.len() >= 64 && self.awaiting_worker.len().is_power_of_two() {
-                // Drop entries of data released meanwhile, so a client that
-                // scatters and releases while no worker is up cannot grow
-                // the list without bound.
-                let tasks = &self.tasks;
-                self.awaiting_worker.retain(|&r| {
-                    matches!(
-                        tasks.resolve(r).map(|t| &t.state),
-                        Some(TaskState::AwaitingData { uploader: None, .. })
-                    )
-                });
-            }
+            self.awaiting_worker.insert(idx);
             return;
         }
+        self.awaiting_worker.remove(&idx);
         sources.remove(first);
         *uploader = Some(first);
         out.push(Action::RequestData {
@@ -178,11 +220,10 @@ impl Core {
         if self.workers.map.is_empty() {
             return;
         }
+        // In slot order: the actions do not depend on hash order.
         let waiting = std::mem::take(&mut self.awaiting_worker);
-        for r in waiting {
-            if self.tasks.resolve(r).is_some() {
-                self.ask_for_data(r.idx, out);
-            }
+        for idx in waiting {
+            self.ask_for_data(idx, out);
         }
     }
 
@@ -203,7 +244,24 @@ impl Core {
             self.ask_for_data(idx, out);
         } else {
             sources.remove(client);
+            if uploader.is_none() {
+                // Waiting for a worker: lost if it was the last source.
+                self.ask_for_data(idx, out);
+            }
         }
+    }
+
+    /// Whether the core waits for `client` to upload `key`: it asked, and
+    /// neither the bytes came nor did it stop waiting (the key released,
+    /// erred or uploaded by another). The shell's record of the uploads it
+    /// permits follows this.
+    pub fn awaits_upload(&self, client: ClientId, key: KeyId) -> bool {
+        let Some(tenant) = self.clients.get(&client).map(|c| c.tenant) else {
+            return false;
+        };
+        self.index.get(&(tenant, key)).is_some_and(|&idx| {
+            matches!(self.tasks[idx].state, TaskState::AwaitingData { uploader, .. } if uploader == Some(client))
+        })
     }
 
     /// Handles [`Event::DataReceived`](super::Event::DataReceived): bytes for a key awaiting them go to
@@ -231,7 +289,8 @@ impl Core {
         if value.len() as u64 != *nbytes {
             return;
         }
-        let Some(worker) = self.workers.least_occupied() else {
+        let nbytes = *nbytes;
+        let Some(worker) = self.workers.store_target() else {
             // Every worker left since the bytes were asked for: ask again
             // once one is back (another source, since this one dropped its
             // copy), or lose the data.
@@ -244,18 +303,40 @@ impl Core {
             }
             return;
         };
-        let old = std::mem::replace(&mut self.tasks[idx].state, TaskState::Storing { worker });
+        let storing = TaskState::Storing { worker, nbytes };
+        let old = std::mem::replace(&mut self.tasks[idx].state, storing);
         self.leave_state(idx, tenant, key, old, out);
+        let t = self.tenants.ensure(tenant);
+        t.pending_bytes = t.pending_bytes.wrapping_add(nbytes);
+        t.data_uploads += 1;
         if let Some(w) = self.workers.map.get_mut(&worker) {
             w.storing.insert(idx);
+            w.storing_bytes = w.storing_bytes.wrapping_add(nbytes);
         }
-        self.tenants.ensure(tenant).data_uploads += 1;
         out.push(Action::StoreData {
             worker,
             tenant,
             key,
             value,
         });
+    }
+
+    /// Undoes the bookkeeping of `Storing { worker, nbytes }`: the worker's
+    /// storing set and the tenant's pending bytes.
+    pub(super) fn stop_storing(
+        &mut self,
+        idx: TaskIdx,
+        tenant: TenantId,
+        worker: WorkerId,
+        nbytes: u64,
+    ) {
+        let t = self.tenants.ensure(tenant);
+        t.pending_bytes = t.pending_bytes.wrapping_sub(nbytes);
+        if let Some(w) = self.workers.map.get_mut(&worker)
+            && w.storing.remove(&idx)
+        {
+            w.storing_bytes = w.storing_bytes.wrapping_sub(nbytes);
+        }
     }
 
     /// Handles [`Event::Stored`](super::Event::Stored): the worker holds the data (it is in
@@ -282,28 +363,26 @@ impl Core {
                 }
                 continue;
             };
-            match (&mut self.tasks[idx].state, result) {
-                (TaskState::Storing { worker: w }, Ok(nbytes)) if *w == worker => {
-                    if let Some(w) = self.workers.map.get_mut(&worker) {
-                        w.storing.remove(&idx);
-                    }
+            match (&self.tasks[idx].state, result) {
+                (&TaskState::Storing { worker: w, nbytes }, Ok(_)) if w == worker => {
+                    // The size checked on arrival, not the report's.
+                    self.stop_storing(idx, tenant, worker, nbytes);
                     self.enter_memory(idx, worker, nbytes, None, out);
                 }
-                (TaskState::Storing { worker: w }, Err(error)) if *w == worker => {
+                (TaskState::Storing { worker: w, .. }, Err(error)) if *w == worker => {
                     // Leaving `Storing` frees the worker's (absent) copy:
                     // harmless.
                     let for_dependents = error.for_dependents(|| self.render_idx(idx));
                     self.err(idx, Arc::new(error), out);
                     self.err_dependents(idx, Arc::new(for_dependents), out);
                 }
-                (TaskState::Memory { who_has, nbytes }, Ok(_)) => {
-                    if who_has.insert(worker) {
-                        let nbytes = *nbytes;
-                        self.workers.add_replica(worker, idx, nbytes);
-                    }
-                }
+                // A report repeated, or a stale one from a store before
+                // the key was freed there and stored there again.
+                (TaskState::Memory { who_has, .. }, Ok(_)) if who_has.contains(worker) => {}
                 // A worker never stores a key it is computing.
                 (TaskState::Processing { worker: w }, _) if *w == worker => {}
+                // Not asked of this worker (now): a stale report after a
+                // cancel, a loss or a scatter again. Its copy is freed.
                 (_, Ok(_)) => out.push(free),
                 (_, Err(_)) => {}
             }

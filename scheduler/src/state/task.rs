@@ -43,7 +43,9 @@ pub(crate) enum TaskState {
     /// Scattered data the scheduler waits for: `uploader` was asked for
     /// the bytes (`None` while no worker is connected to take them), and
     /// `sources` are other clients that scattered the same bytes and keep
-    /// them until told, should the uploader leave first.
+    /// them until told, should the uploader leave first. There is no
+    /// deadline: an uploader that stays connected and never uploads keeps
+    /// the key here until its holders release it (see `scatter.rs`).
     AwaitingData {
         /// The client asked to upload.
         uploader: Option<ClientId>,
@@ -57,6 +59,8 @@ pub(crate) enum TaskState {
     Storing {
         /// The worker given the bytes.
         worker: WorkerId,
+        /// Size of the data, checked when it arrived.
+        nbytes: u64,
     },
     /// The result is held by workers.
     Memory {

@@ -57,6 +57,10 @@ pub(crate) struct Tenant {
     pub done: u64,
     /// Bytes of the tenant's results in memory (one copy counted).
     pub held_bytes: u64,
+    /// Bytes of scattered data announced and not in memory yet
+    /// (`AwaitingData` or `Storing`): reserved against `max_bytes` from
+    /// the scatter on.
+    pub pending_bytes: u64,
     /// Tasks in the `Processing` state.
     pub processing: u64,
     /// Tasks in the `Queued` state.
@@ -74,6 +78,7 @@ impl Default for Tenant {
             ntasks: 0,
             done: 0,
             held_bytes: 0,
+            pending_bytes: 0,
             processing: 0,
             queued: 0,
             data_uploads: 0,

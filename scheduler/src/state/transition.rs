@@ -62,9 +62,17 @@ impl Core {
     /// Ready → `Processing`: sends the task to `worker`.
     fn dispatch(&mut self, idx: TaskIdx, worker: WorkerId, out: &mut Vec<Action>) {
         let task = &self.tasks[idx];
-        // Only calls are ever made ready: scattered data is never
-        // `Waiting` (the invariant check says so).
         let TaskKind::Call { module, func } = task.kind else {
+            // Unreachable: only calls are made ready, scattered data is
+            // never `Waiting` (the invariant check says so). Should it
+            // happen, the data fails visibly rather than hang.
+            debug_assert!(false, "scattered data made ready");
+            // Popped from its queue, or never queued: nothing to undo.
+            self.tasks[idx].state = TaskState::Waiting { unfinished: 0 };
+            let error = TaskError::DataLost {
+                key: self.render_idx(idx),
+            };
+            self.err(idx, Arc::new(error), out);
             return;
         };
         let deps = task
@@ -309,8 +317,13 @@ impl Core {
                 });
             }
             TaskState::AwaitingData {
-                uploader, sources, ..
+                uploader,
+                sources,
+                nbytes,
             } => {
+                let t = self.tenants.ensure(tenant);
+                t.pending_bytes = t.pending_bytes.wrapping_sub(nbytes);
+                self.awaiting_worker.remove(&idx);
                 for client in uploader.into_iter().chain(sources.iter()) {
                     if let Some(c) = self.clients.get_mut(&client) {
                         c.uploads.remove(&idx);
@@ -324,11 +337,11 @@ impl Core {
                     }
                 }
             }
-            TaskState::Storing { worker } => {
+            TaskState::Storing { worker, nbytes } => {
+                self.stop_storing(idx, tenant, worker, nbytes);
                 // The bytes may be on the worker already, or still on their
                 // way: either way, `Free` (a late report gets another one).
-                if let Some(w) = self.workers.map.get_mut(&worker) {
-                    w.storing.remove(&idx);
+                if self.workers.map.contains_key(&worker) {
                     out.push(Action::Free {
                         worker,
                         tenant,

@@ -40,6 +40,8 @@ pub(crate) struct Worker {
     pub has_what: FastSet<TaskIdx>,
     /// Scattered data given to it and not yet reported (`Storing`).
     pub storing: FastSet<TaskIdx>,
+    /// Sum of the sizes of `storing` (wrapping, like `held_bytes`).
+    pub storing_bytes: u64,
     /// Sum of `nbytes` over `has_what` (wrapping, like the sums in the
     /// invariant check, so absurd sizes from a worker cannot overflow).
     pub held_bytes: u64,
@@ -60,6 +62,7 @@ impl Worker {
             processing: new_set(),
             has_what: new_set(),
             storing: new_set(),
+            storing_bytes: 0,
             held_bytes: 0,
             executed: 0,
         }
@@ -202,19 +205,17 @@ impl Workers {
         }
     }
 
-    /// Where scattered data goes: the least occupied worker, as for a task
-    /// without inputs (the first with a free slot), or, when every worker
-    /// is full, the one with the fewest tasks in flight; ties to the lowest
-    /// id. `None` without workers.
-    pub(crate) fn least_occupied(&self) -> Option<WorkerId> {
-        if let Some(&(_, id)) = self.free.first() {
-            return Some(id);
-        }
+    /// Where scattered data goes: the worker holding the fewest bytes,
+    /// counting the data on its way to it, ties to the fewest tasks in
+    /// flight, then the lowest id; so values scattered on an idle cluster
+    /// spread over the workers. A scan: workers are few. `None` without
+    /// workers.
+    pub(crate) fn store_target(&self) -> Option<WorkerId> {
         self.map
             .iter()
-            .map(|(&id, w)| (w.load(), id))
+            .map(|(&id, w)| (w.held_bytes.saturating_add(w.storing_bytes), w.load(), id))
             .min()
-            .map(|(_, id)| id)
+            .map(|(_, _, id)| id)
     }
 
     /// Of `ids`, the known worker with the fewest tasks in flight, ties to

@@ -54,7 +54,7 @@ impl Core {
         storing.sort_unstable();
         for idx in storing {
             let state = self.tasks.get(idx).map(|t| &t.state);
-            if matches!(state, Some(TaskState::Storing { worker: w }) if *w == worker) {
+            if matches!(state, Some(TaskState::Storing { worker: w, .. }) if *w == worker) {
                 self.lose_data(idx, out);
             }
         }

@@ -466,3 +466,116 @@ fn garbage_about_data_is_ignored() {
     assert!(computes(&out).is_empty());
     assert_eq!(sim.core.render_key(A, x), data(x));
 }
+
+#[test]
+fn data_spreads_over_idle_workers_by_bytes_held_and_on_their_way() {
+    let mut sim = Sim::new();
+    sim.worker(1, 1);
+    sim.worker(2, 1);
+    let (x, y, z) = (k(1), k(2), k(3));
+    sim.scatter(CA, &[(x, 3), (y, 1), (z, 1)]);
+    assert_eq!(sim.upload(CA, x, b"abc"), [store(1, A, x, b"abc")]);
+    // x is on its way to worker 1: y goes to worker 2.
+    assert_eq!(sim.upload(CA, y, b"y"), [store(2, A, y, b"y")]);
+    sim.stored(1, A, x, Ok(3));
+    sim.stored(2, A, y, Ok(1));
+    // Worker 2 holds 1 byte, worker 1 holds 3.
+    assert_eq!(sim.upload(CA, z, b"z"), [store(2, A, z, b"z")]);
+}
+
+#[test]
+fn announced_data_counts_against_the_bytes_quota() {
+    let policy = TenantPolicy {
+        max_bytes: 10,
+        ..TenantPolicy::unlimited(ResolvedLimits::default(), ResolvedLimits::CLUSTER_MAX)
+    };
+    let mut sim = Sim::bare(CoreConfig {
+        tenants: vec![(A, policy)],
+        ..CoreConfig::default()
+    });
+    sim.step(Event::ClientConnected {
+        client: CA,
+        tenant: A,
+    });
+    sim.worker(1, 1);
+    let (x, y, z) = (k(1), k(2), k(3));
+    let quota = |out: &[Action]| matches!(&errors(out)[..], [(CA, _, TaskError::Quota { message })] if message.contains("6 scattered and not stored yet"));
+    // Announced, not uploaded: 6 of the 10 bytes are taken.
+    assert_eq!(sim.scatter(CA, &[(x, 6)]), [request(CA, x, 6)]);
+    let out = sim.scatter(CA, &[(y, 6)]);
+    assert!(quota(&out), "{out:?}");
+    // On its way to the worker: still taken.
+    sim.upload(CA, x, b"123456");
+    let out = sim.scatter(CA, &[(y, 6)]);
+    assert!(quota(&out), "{out:?}");
+    // Freed when the key is: released while stored.
+    sim.release(CA, &[x]);
+    assert_eq!(sim.scatter(CA, &[(y, 6)]), [request(CA, y, 6)]);
+    // Released while awaited: freed too.
+    sim.release(CA, &[y]);
+    assert_eq!(sim.scatter(CA, &[(z, 10)]), [request(CA, z, 10)]);
+}
+
+#[test]
+fn a_stored_report_not_asked_of_that_worker_is_freed() {
+    let mut sim = Sim::new();
+    sim.worker(1, 1);
+    let x = k(1);
+    sim.scatter_stored(CA, A, x, b"abc", 1);
+    // A stale report from another worker (it was given x before a cancel
+    // or a loss): not a copy the scheduler knows of.
+    sim.worker(2, 1);
+    assert_eq!(frees(&sim.stored(2, A, x, Ok(3))), [(2, x)]);
+    assert_eq!(sim.core.info(A).workers[1].held_keys, 0);
+    // The same report again from the holder changes nothing.
+    assert!(sim.stored(1, A, x, Ok(3)).is_empty());
+    assert_eq!(sim.core.info(A).workers[0].held_keys, 1);
+}
+
+#[test]
+fn lost_data_scattered_again_is_uploaded_again() {
+    let mut sim = Sim::new();
+    sim.worker(1, 1);
+    let x = k(1);
+    sim.scatter_stored(CA, A, x, b"abc", 1);
+    sim.scatter(CA2, &[(x, 3)]);
+    sim.worker(2, 1);
+    let out = sim.step(Event::WorkerLeft { worker: 1 });
+    assert_eq!(errors(&out), [(CA, x, lost(x)), (CA2, x, lost(x))]);
+    // CA releases its future and scatters the bytes again, while CA2 still
+    // holds the erred key: the bytes are asked for again.
+    sim.release(CA, &[x]);
+    assert_eq!(sim.scatter(CA, &[(x, 3)]), [request(CA, x, 3)]);
+    assert_eq!(sim.upload(CA, x, b"abc"), [store(2, A, x, b"abc")]);
+    assert_eq!(
+        dones(&sim.stored(2, A, x, Ok(3))),
+        [(CA2, done(x, 3)), (CA, done(x, 3))]
+    );
+    assert_eq!(sim.core.info(A).data_uploads, 2);
+}
+
+#[test]
+fn data_released_while_no_worker_is_up_leaves_no_trace() {
+    let mut sim = Sim::new();
+    for i in 0..100 {
+        let x = kn(i);
+        assert!(sim.scatter(CA, &[(x, 1)]).is_empty());
+        sim.release(CA, &[x]);
+    }
+    assert!(sim.core.awaiting_worker.is_empty());
+    assert!(sim.worker(1, 1).is_empty());
+}
+
+#[test]
+fn data_waiting_for_a_worker_is_lost_when_its_last_source_leaves() {
+    let mut sim = Sim::new();
+    let x = k(1);
+    sim.scatter(CA, &[(x, 3)]);
+    sim.step(Event::Hold {
+        client: CA2,
+        keys: vec![x],
+    });
+    let out = sim.step(Event::ClientDisconnected { client: CA });
+    assert_eq!(errors(&out), [(CA2, x, lost(x))]);
+    assert!(sim.worker(1, 1).is_empty());
+}

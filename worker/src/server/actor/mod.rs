@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{mpsc, oneshot};
 use wask_net::data;
 use wask_proto::hash::{FastMap, new_map};
+use wask_proto::key::{DATA_NAME, render_key};
 use wask_proto::limits::INLINE_VALUE_MAX;
 use wask_proto::msg::{
     ComputeTask, Failed, Finished, StoreData, Stored, StreamHeader, WorkerCommand, WorkerRequest,
@@ -39,6 +40,12 @@ pub(crate) enum WorkerEvent {
         bytes: Bytes,
     },
     Data(StoreData),
+    /// Scattered data whose stream broke after its header: reported lost,
+    /// so the scheduler does not wait for it forever.
+    DataFailed {
+        tenant: TenantId,
+        key: KeyId,
+    },
     Compiled {
         module: ModuleId,
         result: Result<Compiled, TaskError>,
@@ -200,7 +207,8 @@ fn spawn_compiler(
 /// Receives what the scheduler sends on data streams: module bytes and
 /// scattered data. A stream that breaks the protocol (an unknown header,
 /// module bytes that do not match their hash) closes the connection; one
-/// that merely fails is logged.
+/// that merely fails is logged, and reported when it carried data (the
+/// scheduler waits for a `Stored` report of it).
 async fn accept_streams(conn: quinn::Connection, me: mpsc::UnboundedSender<WorkerEvent>) {
     while let Ok(stream) = conn.accept_uni().await {
         let me = me.clone();
@@ -217,7 +225,13 @@ async fn accept_streams(conn: quinn::Connection, me: mpsc::UnboundedSender<Worke
             };
             let bytes = match data::recv_payload(stream, limit).await {
                 Ok(b) => b,
-                Err(e) => return tracing::warn!("data stream failed: {e}"),
+                Err(e) => {
+                    tracing::warn!("data stream failed: {e}");
+                    if let StreamHeader::DataForWorker { tenant, key } = header {
+                        let _ = me.send(WorkerEvent::DataFailed { tenant, key });
+                    }
+                    return;
+                }
             };
             let event = match header {
                 StreamHeader::ModuleForWorker { module, hash }
@@ -338,6 +352,16 @@ impl Actor {
             }
             WorkerEvent::JobDone { job, output } => self.job_done(job, output),
             WorkerEvent::Data(data) => self.store_data(data),
+            WorkerEvent::DataFailed { tenant, key } => {
+                let error = TaskError::DataLost {
+                    key: render_key(DATA_NAME, key, true),
+                };
+                self.stored.push(Stored {
+                    tenant,
+                    key,
+                    result: Err(error),
+                });
+            }
             WorkerEvent::Fetched {
                 pending,
                 deps,
