@@ -6,10 +6,9 @@
 
 use super::Core;
 use super::event::Action;
-use super::task::{TaskIdx, TaskState};
+use super::task::{TaskIdx, TaskSet, TaskState};
 use bytes::Bytes;
 use std::sync::Arc;
-use wask_proto::hash::{FastSet, new_set};
 use wask_proto::msg::Done;
 use wask_proto::{ClientId, KeyId, TaskError, TenantId, WorkerId};
 
@@ -19,12 +18,12 @@ pub(crate) struct Client {
     /// Its tenant.
     pub tenant: TenantId,
     /// Tasks it holds futures of.
-    pub holds: FastSet<TaskIdx>,
+    pub holds: TaskSet,
     /// Unfinished tasks whose value it wants.
-    pub wants: FastSet<TaskIdx>,
+    pub wants: TaskSet,
     /// Scattered data (`AwaitingData`) it was asked to upload or may be
     /// asked to: it keeps the bytes until told.
-    pub uploads: FastSet<TaskIdx>,
+    pub uploads: TaskSet,
 }
 
 /// A value asked of a worker for a client.
@@ -51,9 +50,9 @@ impl Core {
             client,
             Client {
                 tenant,
-                holds: new_set(),
-                wants: new_set(),
-                uploads: new_set(),
+                holds: TaskSet::default(),
+                wants: TaskSet::default(),
+                uploads: TaskSet::default(),
             },
         );
     }

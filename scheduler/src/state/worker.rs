@@ -10,14 +10,14 @@
 //! task waits behind few of them). The workers with a free slot are kept in a set ordered by load,
 //! so "the least busy worker" is the first element and needs no scan.
 
-use super::task::TaskIdx;
+use super::task::{TaskIdx, TaskSet};
 
 /// Microseconds of queued work per thread the scheduler aims to keep on a
 /// worker beyond the running task.
 pub(crate) const QUEUE_BUDGET_US: u64 = 2_000;
 use std::collections::BTreeSet;
 use wask_proto::WorkerId;
-use wask_proto::hash::{FastMap, FastSet, new_map, new_set};
+use wask_proto::hash::{FastMap, new_map};
 
 /// One worker.
 #[derive(Debug)]
@@ -35,11 +35,11 @@ pub(crate) struct Worker {
     /// Moving average of its tasks' durations, µs (0: none measured yet).
     pub avg_us: u64,
     /// Tasks sent to it and not reported.
-    pub processing: FastSet<TaskIdx>,
+    pub processing: TaskSet,
     /// Tasks in memory with a copy on it.
-    pub has_what: FastSet<TaskIdx>,
+    pub has_what: TaskSet,
     /// Scattered data given to it and not yet reported (`Storing`).
-    pub storing: FastSet<TaskIdx>,
+    pub storing: TaskSet,
     /// Sum of the sizes of `storing` (wrapping, like `held_bytes`).
     pub storing_bytes: u64,
     /// Sum of `nbytes` over `has_what` (wrapping, like the sums in the
@@ -59,9 +59,9 @@ impl Worker {
             slots,
             max_slots: slots,
             avg_us: 0,
-            processing: new_set(),
-            has_what: new_set(),
-            storing: new_set(),
+            processing: TaskSet::default(),
+            has_what: TaskSet::default(),
+            storing: TaskSet::default(),
             storing_bytes: 0,
             held_bytes: 0,
             executed: 0,
