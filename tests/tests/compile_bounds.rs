@@ -132,68 +132,53 @@ fn the_compile_process_compiles_and_is_bounded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_process_refuses_a_module_too_slow_to_compile() {
-    let dir = TempDir::new("compile-bounds");
-    let scheduler = start_scheduler(Host::Here, dir.path(), &["--host", "127.0.0.1"]);
-    let mut cmd = worker_command(Host::Here, &scheduler.file, "w1");
-    cmd.args(["--host", "127.0.0.1", "--compile-timeout", "1"]);
-    let mut worker = Proc::spawn("wask-worker w1", cmd);
-    worker.wait_for_line("wask-worker ", START_TIMEOUT);
-
-    let client = Client::connect(scheduler.file.as_path()).await.unwrap();
-    let slow = client
-        .load_module_bytes(slow_to_compile(6000))
-        .await
-        .unwrap();
-    let f = client
-        .submit(&slow.task::<(), u8>("slow").unwrap(), ())
-        .unwrap();
-    match f.result().await {
-        Err(Error::Task {
-            error: TaskError::ModuleRejected { reason },
-            ..
-        }) => assert!(
-            reason.contains("compilation took longer than the worker's limit of 1.0 s"),
-            "{reason}"
-        ),
-        other => panic!("expected a rejected module, got {other:?}"),
-    }
-
-    // The same worker compiles and runs a normal module.
-    let math = client.load_module(MATH).await.unwrap();
-    let inc = math.task::<(i64,), i64>("inc").unwrap();
-    assert_eq!(
-        client.submit(&inc, (41,)).unwrap().result().await.unwrap(),
-        42
+    let reason = refused_by_a_worker_process(
+        "compile-bounds",
+        ["--compile-timeout", "1"],
+        slow_to_compile(6000),
+    )
+    .await;
+    assert!(
+        reason.contains("compilation took longer than the worker's limit of 1.0 s"),
+        "{reason}"
     );
-    assert_eq!(client.info().await.unwrap().workers.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_process_refuses_a_module_too_big_to_compile() {
-    let dir = TempDir::new("compile-memory");
+    let reason = refused_by_a_worker_process(
+        "compile-memory",
+        ["--compile-memory", "64MiB"],
+        slow_to_compile(MEMORY_HUNGRY),
+    )
+    .await;
+    assert_eq!(reason, TIGHT_MEMORY_REFUSAL);
+}
+
+/// Why a `wask-worker` process started with `bound` refuses `module`'s
+/// task `slow`; checks that the same worker then compiles (within the
+/// bound) and runs a normal module.
+async fn refused_by_a_worker_process(tag: &str, bound: [&str; 2], module: Vec<u8>) -> String {
+    let dir = TempDir::new(tag);
     let scheduler = start_scheduler(Host::Here, dir.path(), &["--host", "127.0.0.1"]);
     let mut cmd = worker_command(Host::Here, &scheduler.file, "w1");
-    cmd.args(["--host", "127.0.0.1", "--compile-memory", "64MiB"]);
+    cmd.args(["--host", "127.0.0.1"]).args(bound);
     let mut worker = Proc::spawn("wask-worker w1", cmd);
     worker.wait_for_line("wask-worker ", START_TIMEOUT);
 
     let client = Client::connect(scheduler.file.as_path()).await.unwrap();
-    let hungry = client
-        .load_module_bytes(slow_to_compile(MEMORY_HUNGRY))
-        .await
-        .unwrap();
+    let refused = client.load_module_bytes(module).await.unwrap();
     let f = client
-        .submit(&hungry.task::<(), u8>("slow").unwrap(), ())
+        .submit(&refused.task::<(), u8>("slow").unwrap(), ())
         .unwrap();
-    match f.result().await {
+    let reason = match f.result().await {
         Err(Error::Task {
             error: TaskError::ModuleRejected { reason },
             ..
-        }) => assert_eq!(reason, TIGHT_MEMORY_REFUSAL),
+        }) => reason,
         other => panic!("expected a rejected module, got {other:?}"),
-    }
+    };
 
-    // The same worker compiles (within the limit) and runs a normal module.
     let math = client.load_module(MATH).await.unwrap();
     let inc = math.task::<(i64,), i64>("inc").unwrap();
     assert_eq!(
@@ -201,4 +186,5 @@ async fn a_worker_process_refuses_a_module_too_big_to_compile() {
         42
     );
     assert_eq!(client.info().await.unwrap().workers.len(), 1);
+    reason
 }

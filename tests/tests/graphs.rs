@@ -2,10 +2,32 @@
 //! embedded cluster, real wasm, real QUIC.
 
 use std::time::Duration;
-use wask::{Bag, Client, Delayed, Error, LocalCluster, TaskError};
+use wask::{Bag, Client, Delayed, Error, LocalCluster, Task, TaskError};
 use wask_tests::{FAULTY, MATH, eventually, executed};
 
 const SETTLE: Duration = Duration::from_secs(30);
+
+/// A cluster of two workers, a client, and math's `inc`, `add` and `sum`.
+struct Arith {
+    cluster: LocalCluster,
+    client: Client,
+    inc: Task<(i64,), i64>,
+    add: Task<(i64, i64), i64>,
+    sum: Task<(Vec<i64>,), i64>,
+}
+
+async fn arith() -> Arith {
+    let cluster = LocalCluster::start(2).await.unwrap();
+    let client = Client::connect(cluster.address()).await.unwrap();
+    let math = client.load_module(MATH).await.unwrap();
+    Arith {
+        inc: math.task("inc").unwrap(),
+        add: math.task("add").unwrap(),
+        sum: math.task("sum").unwrap(),
+        cluster,
+        client,
+    }
+}
 
 async fn tasks(client: &Client) -> u64 {
     client.info().await.unwrap().tasks
@@ -13,12 +35,13 @@ async fn tasks(client: &Client) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compute_a_graph_and_forget_what_is_in_between() {
-    let cluster = LocalCluster::start(2).await.unwrap();
-    let client = Client::connect(cluster.address()).await.unwrap();
-    let math = client.load_module(MATH).await.unwrap();
-    let inc = math.task::<(i64,), i64>("inc").unwrap();
-    let add = math.task::<(i64, i64), i64>("add").unwrap();
-    let sum = math.task::<(Vec<i64>,), i64>("sum").unwrap();
+    let Arith {
+        cluster,
+        client,
+        inc,
+        add,
+        sum,
+    } = arith().await;
 
     let xs: Vec<Delayed<i64>> = (0..10).map(|i| inc.delay((i,)).unwrap()).collect();
     let total = sum.delay((&xs,)).unwrap();
@@ -72,12 +95,13 @@ async fn compute_a_graph_and_forget_what_is_in_between() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn persist_shares_and_deep_chains() {
-    let cluster = LocalCluster::start(2).await.unwrap();
-    let client = Client::connect(cluster.address()).await.unwrap();
-    let math = client.load_module(MATH).await.unwrap();
-    let inc = math.task::<(i64,), i64>("inc").unwrap();
-    let add = math.task::<(i64, i64), i64>("add").unwrap();
-    let sum = math.task::<(Vec<i64>,), i64>("sum").unwrap();
+    let Arith {
+        cluster,
+        client,
+        inc,
+        add,
+        sum,
+    } = arith().await;
 
     // persist: the result stays on the cluster; later graphs start from it.
     let xs: Vec<Delayed<i64>> = (0..100).map(|i| inc.delay((i,)).unwrap()).collect();

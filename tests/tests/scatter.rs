@@ -390,20 +390,7 @@ async fn worker(address: &SchedulerAddress, name: &str) -> Worker {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_that_leaves_loses_its_data_and_fails_the_dependents() {
-    let scheduler = Scheduler::start(SchedulerConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        identity: Identity::self_signed().unwrap(),
-        cluster_secret: SECRET.to_string(),
-        auth: Arc::new(OpenAccess),
-        core: CoreConfig::default(),
-        hello_timeout: Duration::from_secs(10),
-    })
-    .await
-    .unwrap();
-    let address = SchedulerAddress {
-        addr: scheduler.address(),
-        cert_der: scheduler.cert_der().to_vec(),
-    };
+    let (scheduler, address) = scheduler().await;
     let mut workers = vec![worker(&address, "w1").await, worker(&address, "w2").await];
     let client = Client::connect(address.clone()).await.unwrap();
     assert_eq!(info(&client).await.workers.len(), 2);

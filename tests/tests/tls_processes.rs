@@ -14,7 +14,9 @@ use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use wask::{Client, Error};
-use wask_tests::procs::{Host, Proc, Run, START_TIMEOUT, TempDir, bin, start_scheduler};
+use wask_tests::procs::{
+    Host, Proc, Run, START_TIMEOUT, SchedulerProc, TempDir, bin, start_scheduler,
+};
 use wask_tests::{MATH, eventually};
 
 /// A CA, and a scheduler certificate for `names` it issued, written as
@@ -23,6 +25,22 @@ struct Credentials {
     ca: PathBuf,
     cert: PathBuf,
     key: PathBuf,
+}
+
+/// A `wask-scheduler` on 127.0.0.1 presenting `creds`' certificate.
+fn scheduler_with(dir: &Path, creds: &Credentials) -> SchedulerProc {
+    start_scheduler(
+        Host::Here,
+        dir,
+        &[
+            "--host",
+            "127.0.0.1",
+            "--tls-cert",
+            creds.cert.to_str().unwrap(),
+            "--tls-key",
+            creds.key.to_str().unwrap(),
+        ],
+    )
 }
 
 fn credentials(dir: &Path, tag: &str, names: &[&str]) -> Credentials {
@@ -94,18 +112,7 @@ fn worker_by_address(address: &str, ca: &Path, secret: &Path, name: &str) -> Pro
 async fn a_ca_issued_scheduler_certificate() {
     let dir = TempDir::new("tls-ca");
     let creds = credentials(dir.path(), "good", &["wask", "scheduler.example"]);
-    let scheduler = start_scheduler(
-        Host::Here,
-        dir.path(),
-        &[
-            "--host",
-            "127.0.0.1",
-            "--tls-cert",
-            creds.cert.to_str().unwrap(),
-            "--tls-key",
-            creds.key.to_str().unwrap(),
-        ],
-    );
+    let scheduler = scheduler_with(dir.path(), &creds);
     let address = scheduler.listening.clone();
     let secret = PathBuf::from(format!("{}.secret", scheduler.file.display()));
 
@@ -219,18 +226,7 @@ async fn a_ca_issued_scheduler_certificate() {
 fn without_the_name_wask_a_ca_issued_certificate_is_refused() {
     let dir = TempDir::new("tls-name");
     let creds = credentials(dir.path(), "nameless", &["scheduler.example", "127.0.0.1"]);
-    let scheduler = start_scheduler(
-        Host::Here,
-        dir.path(),
-        &[
-            "--host",
-            "127.0.0.1",
-            "--tls-cert",
-            creds.cert.to_str().unwrap(),
-            "--tls-key",
-            creds.key.to_str().unwrap(),
-        ],
-    );
+    let scheduler = scheduler_with(dir.path(), &creds);
     let secret = PathBuf::from(format!("{}.secret", scheduler.file.display()));
     let mut worker = worker_by_address(&scheduler.listening, &creds.ca, &secret, "w");
     let status = worker.wait(START_TIMEOUT);

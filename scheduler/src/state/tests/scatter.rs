@@ -361,8 +361,9 @@ fn a_full_worker_refuses_data() {
     );
 }
 
-#[test]
-fn too_large_and_over_quota_data_are_refused_before_any_upload() {
+/// Client `CA` of tenant `A`, whose results and data may take 10 bytes,
+/// and one worker of one thread.
+fn ten_byte_quota() -> Sim {
     let policy = TenantPolicy {
         max_bytes: 10,
         ..TenantPolicy::unlimited(ResolvedLimits::default(), ResolvedLimits::CLUSTER_MAX)
@@ -376,6 +377,12 @@ fn too_large_and_over_quota_data_are_refused_before_any_upload() {
         tenant: A,
     });
     sim.worker(1, 1);
+    sim
+}
+
+#[test]
+fn too_large_and_over_quota_data_are_refused_before_any_upload() {
+    let mut sim = ten_byte_quota();
     let huge = MAX_PAYLOAD as u64 + 1;
     let (x, y, z) = (k(1), k(2), k(3));
     assert_eq!(
@@ -485,19 +492,7 @@ fn data_spreads_over_idle_workers_by_bytes_held_and_on_their_way() {
 
 #[test]
 fn announced_data_counts_against_the_bytes_quota() {
-    let policy = TenantPolicy {
-        max_bytes: 10,
-        ..TenantPolicy::unlimited(ResolvedLimits::default(), ResolvedLimits::CLUSTER_MAX)
-    };
-    let mut sim = Sim::bare(CoreConfig {
-        tenants: vec![(A, policy)],
-        ..CoreConfig::default()
-    });
-    sim.step(Event::ClientConnected {
-        client: CA,
-        tenant: A,
-    });
-    sim.worker(1, 1);
+    let mut sim = ten_byte_quota();
     let (x, y, z) = (k(1), k(2), k(3));
     let quota = |out: &[Action]| matches!(&errors(out)[..], [(CA, _, TaskError::Quota { message })] if message.contains("6 scattered and not stored yet"));
     // Announced, not uploaded: 6 of the 10 bytes are taken.
