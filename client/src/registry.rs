@@ -203,7 +203,12 @@ impl Registry {
             match mark[i] {
                 Mark::NewOutput => {}
                 Mark::Needed => {
-                    if g.keys.get(&node.key.id).and_then(Weak::upgrade).is_some() {
+                    // Not `upgrade`: dropping the temporary holder could
+                    // release the key, which takes the lock held here.
+                    if g.keys
+                        .get(&node.key.id)
+                        .is_some_and(|w| w.strong_count() > 0)
+                    {
                         continue;
                     }
                     transient.push(node.key.id);

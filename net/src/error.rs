@@ -57,13 +57,24 @@ pub enum NetError {
     /// The peer did not follow the protocol.
     #[error("protocol violation: {0}")]
     Protocol(String),
+    /// A data stream of this many bytes (at most) was not sent or read
+    /// within its deadline ([`crate::data::deadline`]).
+    #[error("a data stream of up to {nbytes} bytes took longer than {secs} s")]
+    TimedOut {
+        /// The payload's size, or the limit of a read.
+        nbytes: u64,
+        /// The deadline.
+        secs: u64,
+    },
 }
 
 impl NetError {
     /// The close code a connection should get for this error.
     pub fn close_code(&self) -> quinn::VarInt {
         match self {
-            NetError::Frame(_) | NetError::Protocol(_) => codes::PROTOCOL,
+            NetError::Frame(_) | NetError::Protocol(_) | NetError::TimedOut { .. } => {
+                codes::PROTOCOL
+            }
             NetError::TooLarge { .. } => codes::TOO_LARGE,
             _ => codes::SHUTDOWN,
         }

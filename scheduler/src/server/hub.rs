@@ -420,6 +420,13 @@ impl Hub {
                             return;
                         };
                         tracing::debug!(worker, "sending data failed: {e}");
+                        if let wask_net::NetError::Write(quinn::WriteError::Stopped(code)) = e
+                            && code == wask_net::codes::TOO_LARGE
+                        {
+                            // The worker had no room for the bytes and
+                            // reports so itself (a `WorkerFull` store).
+                            return;
+                        }
                         // The data is lost unless the worker got it after
                         // all: the core hears so like a refusal by the
                         // worker (and ignores it if the worker left).

@@ -71,6 +71,11 @@ impl Store {
         Ok(())
     }
 
+    /// Bytes the store can still take.
+    pub fn room(&self) -> u64 {
+        self.limit.saturating_sub(self.lock().bytes)
+    }
+
     /// The value of (tenant, key), if held.
     pub fn get(&self, tenant: TenantId, key: &KeyId) -> Option<Bytes> {
         self.lock().values.get(&(tenant, *key)).cloned()

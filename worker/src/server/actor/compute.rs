@@ -89,7 +89,6 @@ impl Actor {
         let id = self.next_id;
         self.next_id += 1;
         let tenant = task.tenant;
-        let dep_keys: Vec<KeyId> = task.deps.iter().map(|d| d.key).collect();
         self.pending.insert(
             id,
             PendingTask {
@@ -101,11 +100,11 @@ impl Actor {
         for (peer, deps) in by_peer {
             let peers = self.peers.clone();
             let me = self.me.clone();
-            let keys: Vec<KeyId> = deps.iter().map(|i| dep_keys[*i]).collect();
+            let peer_keys: Vec<KeyId> = deps.iter().map(|i| keys[*i]).collect();
             tokio::spawn(async move {
                 let result = match peers.info(peer) {
                     Some(info) => peers
-                        .fetch(&info, tenant, keys)
+                        .fetch(&info, tenant, peer_keys)
                         .await
                         .map_err(|e| e.to_string()),
                     None => Err(format!("worker {peer} is not known")),
@@ -219,17 +218,18 @@ impl Actor {
         let Some((tenant, key)) = self.jobs.remove(&job) else {
             return;
         };
-        // Moving average (weight 1/8) of how long jobs take, for `next_event`.
-        let us = output.elapsed.as_micros().min(u128::from(u32::MAX)) as u64;
-        self.job_us = (self.job_us * 7 + us) / 8;
         let cancelled = self
             .running
             .remove(&(tenant, key))
             .is_some_and(|f| f.load(Ordering::Relaxed));
         if cancelled {
-            // The scheduler already forgot the task: nothing to report.
+            // The scheduler already forgot the task: nothing to report, and
+            // its time (zero if it never started) says nothing of the others.
             return;
         }
+        // Moving average (weight 1/8) of how long jobs take, for `next_event`.
+        let us = output.elapsed.as_micros().min(u128::from(u32::MAX)) as u64;
+        self.job_us = (self.job_us * 7 + us) / 8;
         if !output.stdout.is_empty() || !output.stderr.is_empty() {
             tracing::debug!(
                 key = %key.hex(),

@@ -40,11 +40,13 @@ pub(crate) enum WorkerEvent {
         bytes: Bytes,
     },
     Data(StoreData),
-    /// Scattered data whose stream broke after its header: reported lost,
-    /// so the scheduler does not wait for it forever.
+    /// Scattered data whose stream broke after its header, or went past the
+    /// room the store has: reported with `error` (lost, or the worker is
+    /// full), so the scheduler does not wait for it forever.
     DataFailed {
         tenant: TenantId,
         key: KeyId,
+        error: TaskError,
     },
     Compiled {
         module: ModuleId,
@@ -145,7 +147,7 @@ pub(super) fn spawn(setup: Setup) -> (mpsc::UnboundedSender<WorkerEvent>, onesho
         };
         let _ = commands.send(WorkerEvent::SchedulerClosed(reason));
     });
-    tokio::spawn(accept_streams(conn.clone(), tx.clone()));
+    tokio::spawn(accept_streams(conn.clone(), tx.clone(), store.clone()));
 
     let jobs_done = tx.clone();
     let pool = Pool::new(nthreads, sandbox.clone(), move |job, output| {
@@ -209,10 +211,15 @@ fn spawn_compiler(
 /// module bytes that do not match their hash) closes the connection; one
 /// that merely fails is logged, and reported when it carried data (the
 /// scheduler waits for a `Stored` report of it).
-async fn accept_streams(conn: quinn::Connection, me: mpsc::UnboundedSender<WorkerEvent>) {
+async fn accept_streams(
+    conn: quinn::Connection,
+    me: mpsc::UnboundedSender<WorkerEvent>,
+    store: Arc<Store>,
+) {
     while let Ok(stream) = conn.accept_uni().await {
         let me = me.clone();
         let conn = conn.clone();
+        let store = store.clone();
         tokio::spawn(async move {
             let (header, stream) = match data::recv_header(stream).await {
                 Ok(h) => h,
@@ -220,7 +227,10 @@ async fn accept_streams(conn: quinn::Connection, me: mpsc::UnboundedSender<Worke
             };
             let limit = match header {
                 StreamHeader::ModuleForWorker { .. } => wask_proto::limits::MAX_MODULE,
-                StreamHeader::DataForWorker { .. } => wask_proto::limits::MAX_PAYLOAD,
+                // No further than the store has room: more would be read
+                // into memory only to be refused.
+                StreamHeader::DataForWorker { .. } => wask_proto::limits::MAX_PAYLOAD
+                    .min(usize::try_from(store.room()).unwrap_or(usize::MAX)),
                 _ => return conn.close(wask_net::codes::PROTOCOL, b"unexpected data stream"),
             };
             let bytes = match data::recv_payload(stream, limit).await {
@@ -228,7 +238,18 @@ async fn accept_streams(conn: quinn::Connection, me: mpsc::UnboundedSender<Worke
                 Err(e) => {
                     tracing::warn!("data stream failed: {e}");
                     if let StreamHeader::DataForWorker { tenant, key } = header {
-                        let _ = me.send(WorkerEvent::DataFailed { tenant, key });
+                        let error = match e {
+                            wask_net::NetError::TooLarge { limit } => TaskError::WorkerFull {
+                                message: format!(
+                                    "the data is larger than the {limit} bytes the worker's \
+                                     memory limit leaves room for"
+                                ),
+                            },
+                            _ => TaskError::DataLost {
+                                key: render_key(DATA_NAME, key, true),
+                            },
+                        };
+                        let _ = me.send(WorkerEvent::DataFailed { tenant, key, error });
                     }
                     return;
                 }
@@ -352,10 +373,7 @@ impl Actor {
             }
             WorkerEvent::JobDone { job, output } => self.job_done(job, output),
             WorkerEvent::Data(data) => self.store_data(data),
-            WorkerEvent::DataFailed { tenant, key } => {
-                let error = TaskError::DataLost {
-                    key: render_key(DATA_NAME, key, true),
-                };
+            WorkerEvent::DataFailed { tenant, key, error } => {
                 self.stored.push(Stored {
                     tenant,
                     key,
