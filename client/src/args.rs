@@ -15,7 +15,11 @@ use crate::registry::Holder;
 use serde::Serialize;
 use std::sync::Arc;
 use wask_proto::KeyId;
+use wask_proto::hash::FastMap;
 use wask_proto::template::{ArgTemplate, Hole};
+
+/// Dependencies found by a linear scan; beyond, by a hash index.
+const LINEAR_DEPS: usize = 16;
 
 /// Builds an argument template.
 #[derive(Default)]
@@ -23,6 +27,9 @@ pub struct TemplateWriter {
     bytes: Vec<u8>,
     holes: Vec<Hole>,
     deps: Vec<KeyId>,
+    /// `deps` by key, once there are more than [`LINEAR_DEPS`] (a list of
+    /// 100,000 futures would otherwise be 5·10⁹ comparisons).
+    dep_index: FastMap<KeyId, u32>,
     /// Keeps dependencies alive until the call is submitted.
     keep: Vec<Arc<Holder>>,
     /// Unsubmitted calls among the dependencies.
@@ -52,16 +59,14 @@ impl TemplateWriter {
     }
 
     fn hole(&mut self, holder: &Arc<Holder>) {
-        if let Some(dep) = self.new_dep(holder.key.id) {
+        if self.dep_hole(holder.key.id) {
             self.keep.push(holder.clone());
-            self.push_hole_at(dep);
         }
     }
 
     fn node(&mut self, node: &Arc<Node>) {
-        if let Some(dep) = self.new_dep(node.key.id) {
+        if self.dep_hole(node.key.id) {
             self.nodes.push(node.clone());
-            self.push_hole_at(dep);
         }
     }
 
@@ -72,26 +77,38 @@ impl TemplateWriter {
         }
     }
 
-    /// Adds a hole for `key`; `Some(index)` the first time the key is seen
-    /// (the caller then keeps what stands for it alive).
-    fn new_dep(&mut self, key: KeyId) -> Option<usize> {
-        match self.deps.iter().position(|d| *d == key) {
-            Some(i) => {
-                self.push_hole_at(i);
-                None
-            }
-            None => {
-                self.deps.push(key);
-                Some(self.deps.len() - 1)
-            }
+    /// Adds a hole for `key`; true the first time the key is seen (the
+    /// caller then keeps what stands for it alive).
+    fn dep_hole(&mut self, key: KeyId) -> bool {
+        if self.deps.len() > LINEAR_DEPS && self.dep_index.is_empty() {
+            self.dep_index = self
+                .deps
+                .iter()
+                .enumerate()
+                .map(|(i, k)| (*k, i as u32))
+                .collect();
         }
-    }
-
-    fn push_hole_at(&mut self, dep: usize) {
+        let found = if self.dep_index.is_empty() {
+            self.deps.iter().position(|d| *d == key).map(|i| i as u32)
+        } else {
+            self.dep_index.get(&key).copied()
+        };
+        let (dep, new) = match found {
+            Some(i) => (i, false),
+            None => {
+                let i = self.deps.len() as u32;
+                self.deps.push(key);
+                if !self.dep_index.is_empty() {
+                    self.dep_index.insert(key, i);
+                }
+                (i, true)
+            }
+        };
         self.holes.push(Hole {
             at: self.bytes.len() as u32,
-            dep: dep as u32,
+            dep,
         });
+        new
     }
 
     /// A `Vec<T>` parameter from items that each stand for a `T` (futures,
@@ -269,5 +286,31 @@ impl<T> Arg<T> for &crate::blocking::Future<T> {
 impl<T> Arg<Vec<T>> for &Vec<crate::blocking::Future<T>> {
     fn write(&self, w: &mut TemplateWriter) -> Result<(), Error> {
         w.list(self.iter())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::tests::node;
+
+    #[test]
+    fn repeated_dependencies_are_one_dep_with_many_holes_past_the_linear_scan() {
+        let nodes: Vec<Arc<Node>> = (0..40).map(|n| node(n, vec![])).collect();
+        let mut w = TemplateWriter::default();
+        // Each node, then each again in reverse, then one more repeat.
+        for n in nodes.iter().chain(nodes.iter().rev()).chain(&nodes[..1]) {
+            w.node(n);
+            w.raw(&[0]);
+        }
+        let written = w.finish();
+        let keys: Vec<KeyId> = nodes.iter().map(|n| n.key.id).collect();
+        assert_eq!(written.deps, keys);
+        assert_eq!(written.nodes.len(), 40);
+        let deps: Vec<u32> = written.template.holes.iter().map(|h| h.dep).collect();
+        let expected: Vec<u32> = (0..40).chain((0..40).rev()).chain([0]).collect();
+        assert_eq!(deps, expected);
+        let at: Vec<u32> = written.template.holes.iter().map(|h| h.at).collect();
+        assert_eq!(at, (0..81).collect::<Vec<u32>>());
     }
 }

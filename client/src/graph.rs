@@ -279,12 +279,12 @@ impl Client {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use wask_proto::KeyId;
     use wask_proto::template::ArgTemplate;
 
-    fn node(n: u8, inputs: Vec<Arc<Node>>) -> Arc<Node> {
+    pub(crate) fn node(n: u8, inputs: Vec<Arc<Node>>) -> Arc<Node> {
         let id = KeyId([n; 16]);
         Arc::new(Node {
             key: TaskKey {
