@@ -2,6 +2,7 @@
 //! and process: CPU time (getrusage), load average, CPU count, kernel.
 
 use crate::report::{Line, round};
+use std::path::Path;
 use std::time::Duration;
 
 /// User + system CPU time this process has used so far (all its threads:
@@ -61,19 +62,34 @@ pub fn threads_cpu(prefix: &str) -> Duration {
     let mut ticks = 0u64;
     for t in tasks.flatten() {
         let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
-        if !comm.starts_with(prefix) {
-            continue;
+        if comm.starts_with(prefix) {
+            ticks += task_ticks(&t.path());
         }
-        let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
-        // The fields after the parenthesised name: state is field 3, utime 14.
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-            continue;
-        };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok());
-        ticks += field(14).unwrap_or(0) + field(15).unwrap_or(0);
     }
     Duration::from_secs_f64(ticks as f64 / hz)
+}
+
+/// CPU time (user + system) of the process's main thread, which runs the
+/// bench's tokio runtime: the client, and for an embedded cluster the
+/// scheduler and the workers' async side.
+pub fn main_thread_cpu() -> Duration {
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let path = format!("/proc/self/task/{}", std::process::id());
+    Duration::from_secs_f64(task_ticks(Path::new(&path)) as f64 / hz)
+}
+
+/// utime + stime of the thread at `task` (a `/proc/self/task/N` directory),
+/// in clock ticks; 0 if unreadable.
+fn task_ticks(task: &Path) -> u64 {
+    let stat = std::fs::read_to_string(task.join("stat")).unwrap_or_default();
+    // The fields after the parenthesised name: state is field 3, utime 14.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return 0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok());
+    field(14).unwrap_or(0) + field(15).unwrap_or(0)
 }
 
 /// The 1, 5 and 15 minute load averages (zeros if unknown).

@@ -5,7 +5,7 @@
 
 use crate::report::{Line, round};
 use crate::setup::{Bench, impure, rest};
-use crate::system::{CpuSnapshot, loadavg, threads_cpu};
+use crate::system::{CpuSnapshot, loadavg, main_thread_cpu, threads_cpu};
 use anyhow::ensure;
 use std::time::Instant;
 
@@ -27,11 +27,13 @@ pub async fn run(b: &Bench, n: usize, iters: u64) -> anyhow::Result<Line> {
 
     let cpu = CpuSnapshot::take();
     let threads0 = THREADS.map(threads_cpu);
+    let main0 = main_thread_cpu();
     let t0 = Instant::now();
     let fs = c.map_with(&b.math.busy, (0..n as u64).map(|i| (i, iters)), opts)?;
     let res = c.gather(&fs).await?;
     let wall = t0.elapsed().as_secs_f64();
     let cpu = cpu.used();
+    let main = main_thread_cpu().saturating_sub(main0);
     let threads: Vec<f64> = THREADS
         .iter()
         .zip(threads0)
@@ -55,6 +57,7 @@ pub async fn run(b: &Bench, n: usize, iters: u64) -> anyhow::Result<Line> {
         line.set("wasm_threads_cpu_s", round(threads[0], 2));
         line.set("tokio_threads_cpu_s", round(threads[1], 2));
         line.set("epoch_threads_cpu_s", round(threads[2], 2));
+        line.set("main_thread_cpu_s", round(main.as_secs_f64(), 2));
     }
     line.set("loadavg_end", loadavg());
     Ok(line)
