@@ -8,6 +8,7 @@ use super::scatter::Asked;
 use crate::state::{Action, Core, Event};
 use bytes::Bytes;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use wask_net::data;
 use wask_proto::hash::{FastMap, new_map};
@@ -20,6 +21,14 @@ use wask_proto::{ClientId, ModuleHash, ModuleId, TaskError, TenantId, WorkerId};
 /// Events processed per pass before the outboxes are flushed, so a flood of
 /// input cannot delay output without bound.
 const MAX_EVENTS_PER_PASS: usize = 1024;
+
+/// How long a client's `Done`s may wait for more to leave with them, while
+/// more of its tenant's tasks are unfinished (dask's scheduler batches what
+/// it sends a client for 2 ms too). A client awaiting the last result of
+/// its tenant gets it at once; one gathering thousands gets them in a few
+/// large messages rather than one small message per task, which costs
+/// both ends a packet, a wake-up and an acknowledgement each.
+const DONE_HOLD: Duration = Duration::from_millis(2);
 
 /// Everything the connection tasks tell the hub.
 pub enum HubEvent {
@@ -124,6 +133,9 @@ struct Hub {
     modules: Modules,
     dirty_clients: Vec<ClientId>,
     dirty_workers: Vec<WorkerId>,
+    /// Clients whose outbox holds `Done`s back (see [`DONE_HOLD`]), with
+    /// when it started to.
+    held: Vec<(ClientId, Instant)>,
 }
 
 pub(super) async fn run(
@@ -143,11 +155,17 @@ pub(super) async fn run(
         modules: Modules::new(),
         dirty_clients: Vec::new(),
         dirty_workers: Vec::new(),
+        held: Vec::new(),
     };
     loop {
+        let release = hub.held.iter().map(|&(_, since)| since + DONE_HOLD).min();
         let first = tokio::select! {
             ev = rx.recv() => match ev { Some(ev) => ev, None => return },
             _ = shutdown.changed() => return,
+            () = sleep_until(release) => {
+                hub.flush();
+                continue;
+            }
         };
         hub.handle(first);
         let mut n = 1;
@@ -360,7 +378,9 @@ impl Hub {
     fn dispatch(&mut self, action: Action) {
         match action {
             Action::Compute { worker, task } => {
-                self.send_worker(worker, WorkerCommand::Compute(vec![task]))
+                if let Some(o) = self.worker_outbox(worker) {
+                    o.compute(task);
+                }
             }
             Action::Free {
                 worker,
@@ -374,7 +394,9 @@ impl Hub {
                 key,
             } => self.send_worker(worker, WorkerCommand::SendValue { req, tenant, key }),
             Action::ClientDone { client, done } => {
-                self.send_client(client, ClientEvent::Done(vec![done]))
+                if let Some(o) = self.client_outbox(client) {
+                    o.done(done);
+                }
             }
             Action::ClientErred { client, key, error } => {
                 self.send_client(client, ClientEvent::Erred { key, error })
@@ -500,12 +522,30 @@ impl Hub {
                 }
             }
         }
+        let now = Instant::now();
         for id in self.dirty_clients.drain(..) {
-            if let Some(c) = self.clients.get_mut(&id) {
-                for msg in c.outbox.drain() {
-                    let _ = c.tx.send(msg);
-                }
-            }
+            self.held.push((id, now));
         }
+        let (clients, core) = (&mut self.clients, &self.core);
+        self.held.retain(|&(id, since)| {
+            let Some(c) = clients.get_mut(&id) else {
+                return false;
+            };
+            if c.outbox.holdable() && now < since + DONE_HOLD && core.unfinished(id) > 0 {
+                return true;
+            }
+            for msg in c.outbox.drain() {
+                let _ = c.tx.send(msg);
+            }
+            false
+        });
+    }
+}
+
+/// Waits until `at`, or forever when there is nothing to wait for.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
     }
 }

@@ -3,7 +3,7 @@
 //! as one message, and a `Free` never overtakes a `Compute` for the same key.
 
 use wask_proto::KeyId;
-use wask_proto::msg::{ClientEvent, StoreData, WorkerCommand};
+use wask_proto::msg::{ClientEvent, ComputeTask, Done, StoreData, WorkerCommand};
 
 /// A message that may absorb the next one.
 pub(super) trait Merge: Sized {
@@ -98,7 +98,27 @@ impl<M> Outbox<M> {
     }
 }
 
+/// Most finished keys a client's outbox holds back (see
+/// [`Outbox::holdable`]): about 4 MiB with values of
+/// [`PUSH_VALUE_MAX`](wask_proto::limits::PUSH_VALUE_MAX).
+const HOLD_KEYS: usize = 4096;
+
 impl Outbox<ClientEvent> {
+    /// One more finished task: it joins a trailing `Done`, or starts one.
+    pub(super) fn done(&mut self, done: Done) {
+        match self.msgs.last_mut() {
+            Some(ClientEvent::Done(list)) => list.push(done),
+            _ => push(self, ClientEvent::Done(vec![done])),
+        }
+    }
+
+    /// Whether what waits may wait a moment longer for more to join it:
+    /// only finished tasks (an error, a value asked for or any other
+    /// answer leaves at once), and fewer than [`HOLD_KEYS`].
+    pub(super) fn holdable(&self) -> bool {
+        matches!(&self.msgs[..], [ClientEvent::Done(list)] if list.len() < HOLD_KEYS)
+    }
+
     /// Asks for one more upload: the key joins a trailing `SendData`, or
     /// starts one.
     pub(super) fn send_data(&mut self, key: KeyId) {
@@ -119,6 +139,14 @@ impl Outbox<ClientEvent> {
 }
 
 impl Outbox<WorkerCommand> {
+    /// One more task to run: it joins a trailing `Compute`, or starts one.
+    pub(super) fn compute(&mut self, task: ComputeTask) {
+        match self.msgs.last_mut() {
+            Some(WorkerCommand::Compute(list)) => list.push(task),
+            _ => push(self, WorkerCommand::Compute(vec![task])),
+        }
+    }
+
     /// One more value to store: it joins a trailing `Store` within the
     /// batch budget, or starts one.
     pub(super) fn store(&mut self, data: StoreData) {
@@ -153,6 +181,7 @@ pub(super) fn push<M: Merge>(out: &mut Outbox<M>, msg: M) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
     use wask_proto::KeyId;
 
     #[test]
@@ -188,6 +217,62 @@ mod tests {
         push(&mut out, ClientEvent::SendData(vec![KeyId([2; 16])]));
         push(&mut out, ClientEvent::DataNotNeeded(vec![KeyId([3; 16])]));
         assert_eq!(out.len(), 2);
+    }
+
+    fn done(n: u8) -> Done {
+        Done {
+            key: KeyId([n; 16]),
+            nbytes: 1,
+            value: None,
+        }
+    }
+
+    #[test]
+    fn only_a_batch_of_done_tasks_may_wait() {
+        let mut out = Outbox::default();
+        assert!(!out.holdable(), "nothing to hold");
+        out.done(done(1));
+        out.done(done(2));
+        assert!(out.holdable());
+        assert!(matches!(&out[..], [ClientEvent::Done(list)] if list.len() == 2));
+        // Anything else leaves at once, with what was held.
+        push(
+            &mut out,
+            ClientEvent::Value {
+                key: KeyId([3; 16]),
+                value: Bytes::from_static(b"v"),
+            },
+        );
+        assert!(!out.holdable());
+        out.drain();
+        for n in 0..HOLD_KEYS {
+            assert!(out.holdable() || n == 0);
+            out.done(done(n as u8));
+        }
+        assert!(!out.holdable(), "a full batch leaves");
+    }
+
+    #[test]
+    fn single_tasks_join_the_trailing_compute() {
+        let task = |n: u8| ComputeTask {
+            tenant: 0,
+            key: KeyId([n; 16]),
+            module: 0,
+            func: 0,
+            args: Default::default(),
+            deps: vec![],
+            limits: Default::default(),
+        };
+        let mut out = Outbox::default();
+        out.compute(task(1));
+        out.compute(task(2));
+        push(&mut out, WorkerCommand::Free(vec![(0, KeyId([1; 16]))]));
+        out.compute(task(3));
+        assert!(matches!(&out[..], [
+            WorkerCommand::Compute(a),
+            WorkerCommand::Free(_),
+            WorkerCommand::Compute(b)
+        ] if a.len() == 2 && b.len() == 1));
     }
 
     #[test]

@@ -235,6 +235,16 @@ impl Core {
         }
     }
 
+    /// Tasks of `client`'s tenant that are neither in memory nor erred:
+    /// while there are any, more results are coming, and the shell may
+    /// gather the client's `Done`s for a moment (0 for an unknown client).
+    pub fn unfinished(&self, client: ClientId) -> u64 {
+        self.clients
+            .get(&client)
+            .and_then(|c| self.tenants.get(c.tenant))
+            .map_or(0, |t| t.ntasks.saturating_sub(t.done))
+    }
+
     /// The key as people read it: `name-<hex>` or `name-<uuid>` when the
     /// task is known, else the bare hex of the id.
     pub fn render_key(&self, tenant: TenantId, key: KeyId) -> String {

@@ -213,6 +213,22 @@ fn tasks_beyond_the_slots_wait_and_drain_in_order() {
 }
 
 #[test]
+fn unfinished_counts_the_tenants_tasks_not_yet_done() {
+    let mut sim = Sim::new();
+    sim.worker(1, 1);
+    sim.submit(CA, (1..=3).map(|i| spec(k(i), MA, &[])).collect());
+    // Both of tenant A's clients see its three tasks; B has none.
+    assert_eq!((sim.core.unfinished(CA), sim.core.unfinished(CA2)), (3, 3));
+    assert_eq!(sim.core.unfinished(CB), 0);
+    assert_eq!(sim.core.unfinished(99), 0);
+    sim.finish(1, A, k(1), 1, None);
+    sim.fail(1, A, k(2), TaskError::Cancelled);
+    assert_eq!(sim.core.unfinished(CA), 1);
+    sim.release(CA, &[k(3)]);
+    assert_eq!(sim.core.unfinished(CA), 0);
+}
+
+#[test]
 fn released_queued_task_never_runs() {
     let mut sim = Sim::new();
     sim.worker(1, 1);
