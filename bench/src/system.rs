@@ -50,46 +50,69 @@ impl CpuUsed {
     }
 }
 
-/// CPU time (user + system) of this process's threads whose name starts
-/// with `prefix`, e.g. the embedded workers' `wask-wasm-` threads. Clock-tick
-/// resolution (usually 10 ms).
-pub fn threads_cpu(prefix: &str) -> Duration {
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+/// Scheduler time of a set of threads, from `/proc/self/task/N/schedstat`
+/// (nanoseconds, unlike the clock-tick sampled `stat`: at 250 Hz a thread
+/// woken by a timer can run between ticks and be charged nothing).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SchedTime {
+    /// Time on a CPU.
+    pub run: Duration,
+    /// Time runnable but waiting for a CPU.
+    pub wait: Duration,
+}
+
+impl SchedTime {
+    /// What was used since `before`.
+    pub fn since(self, before: SchedTime) -> SchedTime {
+        SchedTime {
+            run: self.run.saturating_sub(before.run),
+            wait: self.wait.saturating_sub(before.wait),
+        }
+    }
+
+    fn add(&mut self, other: SchedTime) {
+        self.run += other.run;
+        self.wait += other.wait;
+    }
+}
+
+/// [`SchedTime`] of this process's threads whose name starts with
+/// `prefix`, e.g. the embedded workers' `wask-wasm-` threads.
+pub fn threads_sched(prefix: &str) -> SchedTime {
+    let mut total = SchedTime::default();
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return Duration::ZERO;
+        return total;
     };
-    let mut ticks = 0u64;
     for t in tasks.flatten() {
         let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
         if comm.starts_with(prefix) {
-            ticks += task_ticks(&t.path());
+            total.add(task_sched(&t.path()));
         }
     }
-    Duration::from_secs_f64(ticks as f64 / hz)
+    total
 }
 
-/// CPU time (user + system) of the process's main thread, which runs the
-/// bench's tokio runtime: the client, and for an embedded cluster the
-/// scheduler and the workers' async side.
-pub fn main_thread_cpu() -> Duration {
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    let path = format!("/proc/self/task/{}", std::process::id());
-    Duration::from_secs_f64(task_ticks(Path::new(&path)) as f64 / hz)
+/// [`SchedTime`] of the process's main thread, which runs the bench's
+/// tokio runtime: the client, and for an embedded cluster the scheduler
+/// and the workers' async side.
+pub fn main_thread_sched() -> SchedTime {
+    task_sched(Path::new(&format!(
+        "/proc/self/task/{}",
+        std::process::id()
+    )))
 }
 
-/// utime + stime of the thread at `task` (a `/proc/self/task/N` directory),
-/// in clock ticks; 0 if unreadable.
-fn task_ticks(task: &Path) -> u64 {
-    let stat = std::fs::read_to_string(task.join("stat")).unwrap_or_default();
-    // The fields after the parenthesised name: state is field 3, utime 14.
-    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-        return 0;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok());
-    field(14).unwrap_or(0) + field(15).unwrap_or(0)
+/// The thread at `task` (a `/proc/self/task/N` directory); zero if
+/// unreadable.
+fn task_sched(task: &Path) -> SchedTime {
+    let text = std::fs::read_to_string(task.join("schedstat")).unwrap_or_default();
+    let mut fields = text
+        .split_whitespace()
+        .map(|f| Duration::from_nanos(f.parse().unwrap_or(0)));
+    SchedTime {
+        run: fields.next().unwrap_or_default(),
+        wait: fields.next().unwrap_or_default(),
+    }
 }
 
 /// The 1, 5 and 15 minute load averages (zeros if unknown).

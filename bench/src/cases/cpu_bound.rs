@@ -5,13 +5,14 @@
 
 use crate::report::{Line, round};
 use crate::setup::{Bench, impure, rest};
-use crate::system::{CpuSnapshot, loadavg, main_thread_cpu, threads_cpu};
+use crate::system::{CpuSnapshot, SchedTime, loadavg, main_thread_sched, threads_sched};
 use anyhow::ensure;
 use std::time::Instant;
 
 /// Thread name prefixes whose CPU time is reported (embedded cluster):
-/// the workers' wasm threads, the shared tokio runtime (client, scheduler
-/// and workers' async code, QUIC), the workers' epoch tickers.
+/// the workers' wasm threads, a multi-threaded runtime's threads (with
+/// `--async-threads`), the workers' epoch tickers. The main thread is
+/// reported apart: it runs the default current-thread runtime.
 const THREADS: [&str; 3] = ["wask-wasm-", "tokio-rt-worker", "wask-epoch"];
 
 /// Runs the case with `n` tasks of `iters` steps.
@@ -26,18 +27,18 @@ pub async fn run(b: &Bench, n: usize, iters: u64) -> anyhow::Result<Line> {
     rest().await;
 
     let cpu = CpuSnapshot::take();
-    let threads0 = THREADS.map(threads_cpu);
-    let main0 = main_thread_cpu();
+    let threads0 = THREADS.map(threads_sched);
+    let main0 = main_thread_sched();
     let t0 = Instant::now();
     let fs = c.map_with(&b.math.busy, (0..n as u64).map(|i| (i, iters)), opts)?;
     let res = c.gather(&fs).await?;
     let wall = t0.elapsed().as_secs_f64();
     let cpu = cpu.used();
-    let main = main_thread_cpu().saturating_sub(main0);
-    let threads: Vec<f64> = THREADS
+    let main = main_thread_sched().since(main0);
+    let threads: Vec<SchedTime> = THREADS
         .iter()
         .zip(threads0)
-        .map(|(t, before)| threads_cpu(t).saturating_sub(before).as_secs_f64())
+        .map(|(t, before)| threads_sched(t).since(before))
         .collect();
     ensure!(res.len() == n);
     let combined = res.iter().fold(0u64, |a, &r| a.wrapping_add(r));
@@ -54,10 +55,13 @@ pub async fn run(b: &Bench, n: usize, iters: u64) -> anyhow::Result<Line> {
     cpu.add_to(&mut line);
     // Only an embedded cluster's wasm threads are in this process.
     if b.cluster.is_some() {
-        line.set("wasm_threads_cpu_s", round(threads[0], 2));
-        line.set("tokio_threads_cpu_s", round(threads[1], 2));
-        line.set("epoch_threads_cpu_s", round(threads[2], 2));
-        line.set("main_thread_cpu_s", round(main.as_secs_f64(), 2));
+        let s = |d: std::time::Duration| round(d.as_secs_f64(), 3);
+        line.set("wasm_threads_cpu_s", s(threads[0].run));
+        line.set("wasm_threads_wait_s", s(threads[0].wait));
+        line.set("tokio_threads_cpu_s", s(threads[1].run));
+        line.set("epoch_threads_cpu_s", s(threads[2].run));
+        line.set("main_thread_cpu_s", s(main.run));
+        line.set("main_thread_wait_s", s(main.wait));
     }
     line.set("loadavg_end", loadavg());
     Ok(line)
