@@ -51,6 +51,7 @@ impl DirectMath {
                 limits: ResolvedLimits::default(),
                 seed: [0; 32],
                 cancel: None,
+                on_check: None,
             },
         )
     }

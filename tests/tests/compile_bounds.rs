@@ -96,6 +96,7 @@ fn the_compile_process_compiles_and_is_bounded() {
                 limits: ResolvedLimits::default(),
                 seed: [0; 32],
                 cancel: None,
+                on_check: None,
             },
         );
         assert_eq!(out.result, Ok(vec![22])); // 11

@@ -1,24 +1,73 @@
 //! The worker's wasm threads: `nthreads` OS threads that take [`Job`]s from
-//! a channel, run each in the [`Sandbox`], and hand the output to a `done`
+//! a channel, run each in the [`Sandbox`], and hand the outputs to a `done`
 //! callback.
 //!
 //! Wasm never runs on tokio's threads: a task may compute (or sleep) for its
 //! whole time limit, which would stall every connection sharing a runtime
 //! thread. The async shell submits jobs and learns of their end through
 //! `done` (which typically sends on a channel the shell awaits).
+//!
+//! A thread that has more jobs queued holds back the outputs of jobs that
+//! took a while (see [`REPORT_HOLD`]) and hands them over together: each
+//! hand-over wakes the async shell, which then sends a report, and on a
+//! virtual machine a wake-up with what follows costs as much CPU as a
+//! tenth of a millisecond of the task itself.
 
-use crate::sandbox::{Compiled, RunOutput, RunRequest, Sandbox};
+use crate::sandbox::{CheckHook, Compiled, RunOutput, RunRequest, Sandbox};
 use crossbeam_channel::{Receiver, Sender};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wask_proto::TaskError;
 use wask_proto::limits::ResolvedLimits;
 
 /// Native stack of a wasm thread: wasm may use up to its task's stack limit
 /// (at most `MAX_STACK`), the host functions and wasmtime's frames the rest.
 const THREAD_STACK: usize = wask_proto::limits::MAX_STACK as usize + (4 << 20);
+
+/// How long a wasm thread may hold finished jobs' outputs back after it
+/// last handed some over, while it has more jobs queued (dask's workers
+/// batch their reports for 2 ms the same way, for every task). Outputs of
+/// short jobs (under [`HOLD_MIN_JOB`]) and of the last queued job go at
+/// once; so does everything held once a running job passes the hold (it
+/// is checked every 10 ms of a call).
+pub const REPORT_HOLD: Duration = Duration::from_millis(5);
+
+/// Jobs shorter than this are never held: many of them end per wake-up of
+/// the async shell anyway, and a dependent task may be waiting.
+const HOLD_MIN_JOB: Duration = Duration::from_micros(200);
+
+/// Most outputs held at once.
+const HOLD_MAX_JOBS: usize = 64;
+
+/// What `done` is handed: one job's output, or several that were held
+/// back and go together.
+#[derive(Debug)]
+pub enum Ended {
+    /// One job, by id.
+    One(u64, RunOutput),
+    /// Several jobs, in the order they ended.
+    Many(Vec<(u64, RunOutput)>),
+}
+
+impl IntoIterator for Ended {
+    type Item = (u64, RunOutput);
+    type IntoIter = std::iter::Chain<
+        std::option::IntoIter<(u64, RunOutput)>,
+        std::vec::IntoIter<(u64, RunOutput)>,
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        match self {
+            Ended::One(id, output) => Some((id, output)).into_iter().chain(Vec::new()),
+            Ended::Many(list) => None.into_iter().chain(list),
+        }
+    }
+}
+
+/// The `done` callback.
+type Done = Arc<dyn Fn(Ended) + Send + Sync>;
 
 /// One task call to run.
 pub struct Job {
@@ -55,17 +104,17 @@ impl Pool {
     pub fn new(
         nthreads: usize,
         sandbox: Arc<Sandbox>,
-        done: impl Fn(u64, RunOutput) + Send + Sync + 'static,
+        done: impl Fn(Ended) + Send + Sync + 'static,
     ) -> Pool {
         let (jobs, queue) = crossbeam_channel::unbounded::<Job>();
-        let done = Arc::new(done);
+        let done: Done = Arc::new(done);
         let threads = (0..nthreads.max(1))
             .map(|n| {
                 let (queue, sandbox, done) = (queue.clone(), sandbox.clone(), done.clone());
                 std::thread::Builder::new()
                     .name(format!("wask-wasm-{n}"))
                     .stack_size(THREAD_STACK)
-                    .spawn(move || work(&queue, &sandbox, &*done))
+                    .spawn(move || work(&queue, &sandbox, done))
                     .expect("cannot start a wasm thread")
             })
             .collect();
@@ -75,7 +124,8 @@ impl Pool {
         }
     }
 
-    /// Queues a job; one of the threads runs it and calls `done` with its id.
+    /// Queues a job; one of the threads runs it and hands its output to
+    /// `done` under its id.
     pub fn submit(&self, job: Job) {
         if let Some(jobs) = &self.jobs {
             // The threads only stop when `jobs` is dropped, in `Drop`, so the
@@ -113,8 +163,13 @@ pub(crate) const LINGER: Duration = Duration::from_micros(250);
 
 /// The next job: at once if one is queued, else after lingering for one
 /// (see [`LINGER`]), else when one arrives. `None` once the pool closes.
-fn next_job(queue: &Receiver<Job>) -> Option<Job> {
-    let start = std::time::Instant::now();
+/// Held outputs are handed over before the thread waits.
+fn next_job(queue: &Receiver<Job>, reports: &Reports) -> Option<Job> {
+    if let Ok(job) = queue.try_recv() {
+        return Some(job);
+    }
+    reports.send_held();
+    let start = Instant::now();
     loop {
         match queue.try_recv() {
             Ok(job) => return Some(job),
@@ -127,9 +182,94 @@ fn next_job(queue: &Receiver<Job>) -> Option<Job> {
     }
 }
 
+/// A thread's finished jobs on their way to `done` (see [`REPORT_HOLD`]).
+struct Reports {
+    done: Done,
+    /// Locked by the thread itself only, between jobs and from its calls'
+    /// check hook: never contended.
+    held: Mutex<Held>,
+}
+
+struct Held {
+    outputs: Vec<(u64, RunOutput)>,
+    /// When outputs were last handed over.
+    sent: Instant,
+}
+
+impl Reports {
+    fn new(done: Done) -> Reports {
+        Reports {
+            done,
+            held: Mutex::new(Held {
+                outputs: Vec::new(),
+                sent: Instant::now() - REPORT_HOLD,
+            }),
+        }
+    }
+
+    /// A job ended; `more` says whether another is queued for the thread.
+    fn ended(&self, id: u64, output: RunOutput, more: bool) {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        if more
+            && output.elapsed >= HOLD_MIN_JOB
+            && held.outputs.len() + 1 < HOLD_MAX_JOBS
+            && now.duration_since(held.sent) < REPORT_HOLD
+        {
+            held.outputs.push((id, output));
+            return;
+        }
+        held.sent = now;
+        let ended = if held.outputs.is_empty() {
+            Ended::One(id, output)
+        } else {
+            let mut outputs = std::mem::take(&mut held.outputs);
+            outputs.push((id, output));
+            Ended::Many(outputs)
+        };
+        drop(held);
+        self.hand_over(ended);
+    }
+
+    /// Hands over whatever is held.
+    fn send_held(&self) {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        if held.outputs.is_empty() {
+            return;
+        }
+        held.sent = Instant::now();
+        let outputs = std::mem::take(&mut held.outputs);
+        drop(held);
+        self.hand_over(Ended::Many(outputs));
+    }
+
+    /// From a running call's check hook: hands over what has been held
+    /// for [`REPORT_HOLD`].
+    fn check(&self) {
+        let due = {
+            let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+            !held.outputs.is_empty() && held.sent.elapsed() >= REPORT_HOLD
+        };
+        if due {
+            self.send_held();
+        }
+    }
+
+    fn hand_over(&self, ended: Ended) {
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| (self.done)(ended))) {
+            tracing::error!("the completion callback panicked: {}", panic_text(&*panic));
+        }
+    }
+}
+
 /// A thread's loop: run jobs until the channel closes.
-fn work(queue: &Receiver<Job>, sandbox: &Sandbox, done: &(dyn Fn(u64, RunOutput) + Send + Sync)) {
-    while let Some(job) = next_job(queue) {
+fn work(queue: &Receiver<Job>, sandbox: &Sandbox, done: Done) {
+    let reports = Arc::new(Reports::new(done));
+    let hook: CheckHook = {
+        let reports = reports.clone();
+        Arc::new(move || reports.check())
+    };
+    while let Some(job) = next_job(queue, &reports) {
         if job.cancel.load(std::sync::atomic::Ordering::Relaxed) {
             let output = RunOutput {
                 result: Err(TaskError::Cancelled),
@@ -137,7 +277,7 @@ fn work(queue: &Receiver<Job>, sandbox: &Sandbox, done: &(dyn Fn(u64, RunOutput)
                 stderr: Vec::new(),
                 elapsed: Duration::ZERO,
             };
-            let _ = catch_unwind(AssertUnwindSafe(|| done(job.id, output)));
+            reports.ended(job.id, output, !queue.is_empty());
             continue;
         }
         let req = RunRequest {
@@ -146,6 +286,7 @@ fn work(queue: &Receiver<Job>, sandbox: &Sandbox, done: &(dyn Fn(u64, RunOutput)
             limits: job.limits,
             seed: job.seed,
             cancel: Some(&job.cancel),
+            on_check: Some(&hook),
         };
         // `run` does not panic on anything a guest does; should a bug make it
         // panic anyway, the job still gets an answer and the thread lives on.
@@ -163,14 +304,9 @@ fn work(queue: &Receiver<Job>, sandbox: &Sandbox, done: &(dyn Fn(u64, RunOutput)
                 }
             });
         drop(job.args);
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| done(job.id, output))) {
-            tracing::error!(
-                job = job.id,
-                "the completion callback panicked: {}",
-                panic_text(&*panic)
-            );
-        }
+        reports.ended(job.id, output, !queue.is_empty());
     }
+    reports.send_held();
 }
 
 fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
@@ -213,9 +349,11 @@ mod tests {
         let sandbox = Arc::new(Sandbox::new(cfg).unwrap());
         let module = echo_module(&sandbox);
         let (tx, rx) = crossbeam_channel::unbounded();
-        let pool = Pool::new(2, sandbox, move |id, out| {
+        let pool = Pool::new(2, sandbox, move |ended| {
             let thread = std::thread::current().name().unwrap_or("").to_string();
-            tx.send((id, out, thread)).unwrap();
+            for (id, out) in ended {
+                tx.send((id, out, thread.clone())).unwrap();
+            }
         });
         assert_eq!(pool.nthreads(), 2);
         for id in 0..20u64 {
@@ -260,7 +398,11 @@ mod tests {
         );
         let module = sandbox.compile(&wasm).unwrap();
         let (tx, rx) = crossbeam_channel::unbounded();
-        let pool = Pool::new(1, sandbox, move |id, out| tx.send((id, out)).unwrap());
+        let pool = Pool::new(1, sandbox, move |ended| {
+            for (id, out) in ended {
+                tx.send((id, out)).unwrap();
+            }
+        });
         let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let limits = ResolvedLimits {
             time_ms: 600_000,
@@ -280,5 +422,127 @@ mod tests {
             .recv_timeout(Duration::from_secs(30))
             .expect("cancelled well before the 10 min limit");
         assert_eq!((id, out.result), (1, Err(TaskError::Cancelled)));
+    }
+
+    fn output(elapsed: Duration) -> RunOutput {
+        RunOutput {
+            result: Ok(Vec::new()),
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            elapsed,
+        }
+    }
+
+    /// `Reports` handing over to a channel, one message per hand-over.
+    fn reports() -> (Reports, crossbeam_channel::Receiver<Vec<u64>>) {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let done: Done = Arc::new(move |ended: Ended| {
+            tx.send(ended.into_iter().map(|(id, _)| id).collect())
+                .unwrap();
+        });
+        (Reports::new(done), rx)
+    }
+
+    #[test]
+    fn outputs_are_held_only_while_more_jobs_are_queued_and_not_for_long() {
+        let ms = Duration::from_millis(1);
+        let (reports, rx) = reports();
+        // Nothing was handed over for a while: the first goes at once.
+        reports.ended(1, output(ms), true);
+        assert_eq!(rx.try_recv(), Ok(vec![1]));
+        // Within the hold, with more queued: held.
+        reports.ended(2, output(ms), true);
+        reports.ended(3, output(ms), true);
+        assert!(rx.try_recv().is_err());
+        // The last queued job takes the held ones with it.
+        reports.ended(4, output(ms), false);
+        assert_eq!(rx.try_recv(), Ok(vec![2, 3, 4]));
+        // A short job is never held, and takes the held ones with it.
+        reports.ended(5, output(ms), true);
+        reports.ended(6, output(Duration::from_micros(10)), true);
+        assert_eq!(rx.try_recv(), Ok(vec![5, 6]));
+        // Once the hold has passed, the next job's end hands them over.
+        reports.ended(7, output(ms), true);
+        reports.held.lock().unwrap().sent -= REPORT_HOLD;
+        reports.ended(8, output(ms), true);
+        assert_eq!(rx.try_recv(), Ok(vec![7, 8]));
+        // A running call's check hands them over once the hold has passed,
+        // and not before.
+        reports.ended(9, output(ms), true);
+        reports.check();
+        assert!(rx.try_recv().is_err());
+        reports.held.lock().unwrap().sent -= REPORT_HOLD;
+        reports.check();
+        assert_eq!(rx.try_recv(), Ok(vec![9]));
+        // At most `HOLD_MAX_JOBS` at once.
+        for id in 0..HOLD_MAX_JOBS as u64 {
+            reports.ended(id, output(ms), true);
+        }
+        assert_eq!(rx.try_recv().map(|v| v.len()), Ok(HOLD_MAX_JOBS));
+        reports.send_held();
+        assert!(rx.try_recv().is_err(), "nothing was left held");
+    }
+
+    #[test]
+    fn held_outputs_arrive_while_a_long_job_runs() {
+        let sandbox = Arc::new(
+            Sandbox::new(SandboxConfig {
+                max_instances: 2,
+                ..SandboxConfig::default()
+            })
+            .unwrap(),
+        );
+        // `count`: a few ms of a counted loop; `spin`: until cancelled.
+        let wasm = crate::sandbox::test_guest::module(
+            "",
+            1,
+            r#"(func (export "wask:task:count") (param i32 i32) (result i64)
+                (local $i i32) (local $out i32)
+                (local.set $i (i32.const 3000000))
+                (loop $l
+                    (local.set $i (i32.sub (local.get $i) (i32.const 1)))
+                    (br_if $l (local.get $i)))
+                (local.set $out (call $alloc (i32.const 1)))
+                (i32.store8 (local.get $out) (i32.const 0))
+                (i64.or (i64.shl (i64.extend_i32_u (local.get $out)) (i64.const 32)) (i64.const 1)))
+              (func (export "wask:task:spin") (param i32 i32) (result i64) (loop $l (br $l)) (i64.const 0))"#,
+            &["count", "spin"],
+        );
+        let module = sandbox.compile(&wasm).unwrap();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let pool = Pool::new(1, sandbox, move |ended| {
+            for (id, out) in ended {
+                tx.send((id, out)).unwrap();
+            }
+        });
+        let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let job = |id, func, cancel: Arc<std::sync::atomic::AtomicBool>| Job {
+            id,
+            module: module.clone(),
+            func,
+            args: Vec::new(),
+            limits: ResolvedLimits {
+                time_ms: 600_000,
+                ..ResolvedLimits::default()
+            },
+            seed: [0; 32],
+            cancel,
+        };
+        // The second `count` ends with `spin` queued behind it: its output
+        // may be held, but not for as long as `spin` runs.
+        pool.submit(job(1, 0, Default::default()));
+        pool.submit(job(2, 0, Default::default()));
+        pool.submit(job(3, 1, cancel.clone()));
+        let first: Vec<_> = (0..2)
+            .map(|_| rx.recv_timeout(Duration::from_secs(60)))
+            .collect();
+        // Before asserting: a failed test must not leave `spin` running.
+        cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+        for (want, got) in [1, 2].into_iter().zip(first) {
+            let (id, out) = got.expect("a held output waited for the long job");
+            assert_eq!((id, out.result), (want, Ok(Vec::new())));
+        }
+        let (id, out) = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+        assert_eq!((id, out.result), (3, Err(TaskError::Cancelled)));
     }
 }

@@ -13,8 +13,12 @@
 use super::task::{TaskIdx, TaskSet};
 
 /// Microseconds of queued work per thread the scheduler aims to keep on a
-/// worker beyond the running task.
-pub(crate) const QUEUE_BUDGET_US: u64 = 2_000;
+/// worker beyond the running task. It covers the 5 ms for which a worker
+/// may hold back the reports of tasks that take a while (its wasm threads
+/// hand them over together while they have more queued), plus the round
+/// trip: with less, the queue would run dry before the held reports free
+/// their slots.
+pub(crate) const QUEUE_BUDGET_US: u64 = 8_000;
 use std::collections::BTreeSet;
 use wask_proto::WorkerId;
 use wask_proto::hash::{FastMap, new_map};
@@ -309,9 +313,9 @@ mod adaptive_tests {
         // Tiny tasks: the full pipeline.
         ws.measured(1, std::iter::repeat_n(5, 50));
         assert_eq!(ws.map[&1].slots, 32);
-        // 1 ms tasks: one running and two queued per thread.
+        // 1 ms tasks: one running and eight queued per thread.
         ws.measured(1, std::iter::repeat_n(1_000, 200));
-        assert_eq!(ws.map[&1].slots, 2 * 3);
+        assert_eq!(ws.map[&1].slots, 2 * 9);
         // Long tasks: one per thread; the worker leaves the free set when full.
         ws.measured(1, std::iter::repeat_n(1_000_000, 200));
         assert_eq!(ws.map[&1].slots, 2);

@@ -47,6 +47,8 @@ pub(crate) struct Call {
     pub(super) random: Option<blake3::OutputReader>,
     /// Set by the worker when nobody wants the result any more.
     pub(super) cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// [`RunRequest::on_check`](super::RunRequest::on_check).
+    pub(super) on_check: Option<super::CheckHook>,
 }
 
 impl Call {
@@ -72,6 +74,7 @@ impl Call {
             seed,
             random: None,
             cancel: None,
+            on_check: None,
         }
     }
 

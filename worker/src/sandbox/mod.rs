@@ -197,7 +197,7 @@ impl std::fmt::Debug for Compiled {
 }
 
 /// One call of a task.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct RunRequest<'a> {
     /// The task number (its index in [`ModuleInfo::tasks`]).
     pub func: u32,
@@ -210,7 +210,26 @@ pub struct RunRequest<'a> {
     /// When set, the call stops (within a few epoch ticks) with
     /// [`TaskError::Cancelled`].
     pub cancel: Option<&'a std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// Called on the calling thread every time a running call checks its
+    /// cancel flag (every 10 ms of its run), for work the thread must not
+    /// put off until the call ends.
+    pub on_check: Option<&'a CheckHook>,
 }
+
+impl std::fmt::Debug for RunRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunRequest")
+            .field("func", &self.func)
+            .field("args", &self.args.len())
+            .field("limits", &self.limits)
+            .field("cancel", &self.cancel)
+            .field("on_check", &self.on_check.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// See [`RunRequest::on_check`].
+pub type CheckHook = std::sync::Arc<dyn Fn() + Send + Sync>;
 
 /// What a call produced.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -86,10 +86,14 @@ pub(super) fn run(sandbox: &Sandbox, module: &CompiledInner, req: RunRequest<'_>
     let tick = sandbox.epoch_tick;
     let total = ticker::deadline_ticks(req.limits.time_ms, tick);
     store.data_mut().cancel = req.cancel.cloned();
+    store.data_mut().on_check = req.on_check.cloned();
     let step = cancel_check_ticks(tick);
     store.set_epoch_deadline(total.min(step));
     store.epoch_deadline_callback(move |mut ctx| {
         let call = ctx.data_mut();
+        if let Some(hook) = &call.on_check {
+            hook();
+        }
         if call
             .cancel
             .as_ref()

@@ -25,6 +25,7 @@ fn a_task_returns_its_value() {
         limits: limits(),
         seed: [0; 32],
         cancel: None,
+        on_check: None,
     };
     let out = sandbox().run(&compiled, req(0));
     assert_eq!(out.result, Ok(vec![0x2a, 0x2b]));
@@ -117,6 +118,7 @@ fn each_call_starts_from_a_fresh_instance() {
                 limits: limits(),
                 seed: [0; 32],
                 cancel: None,
+                on_check: None,
             },
         );
         assert_eq!(out.result, Ok(vec![1, 0, 0, 0, 1, 0, 0, 0]));

@@ -59,6 +59,7 @@ pub(super) fn run_with(
             limits,
             seed,
             cancel: None,
+            on_check: None,
         },
     )
 }

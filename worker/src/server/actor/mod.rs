@@ -17,8 +17,8 @@ mod compute;
 use super::peer::Peers;
 use super::scheduler_conn::SchedulerConn;
 use super::store::Store;
-use crate::pool::{LINGER, Pool};
-use crate::sandbox::{Compiled, RunOutput, Sandbox};
+use crate::pool::{Ended, LINGER, Pool};
+use crate::sandbox::{Compiled, Sandbox};
 use bytes::Bytes;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -52,10 +52,8 @@ pub(crate) enum WorkerEvent {
         module: ModuleId,
         result: Result<Compiled, TaskError>,
     },
-    JobDone {
-        job: u64,
-        output: RunOutput,
-    },
+    /// Jobs the pool ran (see [`Ended`]).
+    JobsDone(Ended),
     Fetched {
         pending: u64,
         deps: Vec<usize>,
@@ -150,8 +148,8 @@ pub(super) fn spawn(setup: Setup) -> (mpsc::UnboundedSender<WorkerEvent>, onesho
     tokio::spawn(accept_streams(conn.clone(), tx.clone(), store.clone()));
 
     let jobs_done = tx.clone();
-    let pool = Pool::new(nthreads, sandbox.clone(), move |job, output| {
-        let _ = jobs_done.send(WorkerEvent::JobDone { job, output });
+    let pool = Pool::new(nthreads, sandbox.clone(), move |ended| {
+        let _ = jobs_done.send(WorkerEvent::JobsDone(ended));
     });
     let compiler = spawn_compiler(sandbox.clone(), tx.clone());
     let actor = Actor {
@@ -371,7 +369,11 @@ impl Actor {
                     }
                 }
             }
-            WorkerEvent::JobDone { job, output } => self.job_done(job, output),
+            WorkerEvent::JobsDone(ended) => {
+                for (job, output) in ended {
+                    self.job_done(job, output);
+                }
+            }
             WorkerEvent::Data(data) => self.store_data(data),
             WorkerEvent::DataFailed { tenant, key, error } => {
                 self.stored.push(Stored {
