@@ -19,6 +19,11 @@ pub const MAX_PAYLOAD: usize = 512 << 20;
 pub const MAX_TASKS_PER_MODULE: usize = 4096;
 /// Seconds a peer has to send its hello after the connection is up.
 pub const HELLO_TIMEOUT_SECS: u64 = 10;
+/// How long a worker may hold back the reports of finished tasks while it
+/// has more queued, to send them together, in microseconds.
+pub const REPORT_HOLD_US: u64 = 5_000;
+/// Tasks shorter than this, in microseconds, are reported without holding.
+pub const REPORT_HOLD_MIN_US: u64 = 200;
 
 /// Sandbox limits of one task. `None` fields take the cluster's defaults.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

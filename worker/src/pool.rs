@@ -32,11 +32,11 @@ const THREAD_STACK: usize = wask_proto::limits::MAX_STACK as usize + (4 << 20);
 /// short jobs (under [`HOLD_MIN_JOB`]) and of the last queued job go at
 /// once; so does everything held once a running job passes the hold (it
 /// is checked every 10 ms of a call).
-pub const REPORT_HOLD: Duration = Duration::from_millis(5);
+pub const REPORT_HOLD: Duration = Duration::from_micros(wask_proto::limits::REPORT_HOLD_US);
 
 /// Jobs shorter than this are never held: many of them end per wake-up of
 /// the async shell anyway, and a dependent task may be waiting.
-const HOLD_MIN_JOB: Duration = Duration::from_micros(200);
+const HOLD_MIN_JOB: Duration = Duration::from_micros(wask_proto::limits::REPORT_HOLD_MIN_US);
 
 /// Most outputs held at once.
 const HOLD_MAX_JOBS: usize = 64;
