@@ -22,8 +22,8 @@ pub const HELLO_TIMEOUT_SECS: u64 = 10;
 /// How long a worker may hold back the reports of finished tasks while it
 /// has more queued, to send them together, in microseconds.
 pub const REPORT_HOLD_US: u64 = 5_000;
-/// Tasks shorter than this, in microseconds, are reported without holding.
-pub const REPORT_HOLD_MIN_US: u64 = 200;
+/// Most task reports a worker's thread holds back at once.
+pub const REPORT_HOLD_MAX: u64 = 64;
 
 /// Sandbox limits of one task. `None` fields take the cluster's defaults.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

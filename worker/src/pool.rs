@@ -28,18 +28,14 @@ const THREAD_STACK: usize = wask_proto::limits::MAX_STACK as usize + (4 << 20);
 
 /// How long a wasm thread may hold finished jobs' outputs back after it
 /// last handed some over, while it has more jobs queued (dask's workers
-/// batch their reports for 2 ms the same way, for every task). Outputs of
-/// short jobs (under [`HOLD_MIN_JOB`]) and of the last queued job go at
-/// once; so does everything held once a running job passes the hold (it
-/// is checked every 10 ms of a call).
+/// batch their reports for 2 ms the same way, queued work or not). The
+/// last queued job's output takes the held ones along at once, and so does
+/// the [`HOLD_MAX_JOBS`]th; a running job's check hook (every 10 ms of a
+/// call) hands over what has been held for longer.
 pub const REPORT_HOLD: Duration = Duration::from_micros(wask_proto::limits::REPORT_HOLD_US);
 
-/// Jobs shorter than this are never held: many of them end per wake-up of
-/// the async shell anyway, and a dependent task may be waiting.
-const HOLD_MIN_JOB: Duration = Duration::from_micros(wask_proto::limits::REPORT_HOLD_MIN_US);
-
-/// Most outputs held at once.
-const HOLD_MAX_JOBS: usize = 64;
+/// Most outputs held at once: tiny tasks go in batches of this many.
+const HOLD_MAX_JOBS: usize = wask_proto::limits::REPORT_HOLD_MAX as usize;
 
 /// What `done` is handed: one job's output, or several that were held
 /// back and go together.
@@ -212,7 +208,6 @@ impl Reports {
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         if more
-            && output.elapsed >= HOLD_MIN_JOB
             && held.outputs.len() + 1 < HOLD_MAX_JOBS
             && now.duration_since(held.sent) < REPORT_HOLD
         {
@@ -457,15 +452,14 @@ mod tests {
         // The last queued job takes the held ones with it.
         reports.ended(4, output(ms), false);
         assert_eq!(rx.try_recv(), Ok(vec![2, 3, 4]));
-        // A short job is never held, and takes the held ones with it.
-        reports.ended(5, output(ms), true);
-        reports.ended(6, output(Duration::from_micros(10)), true);
-        assert_eq!(rx.try_recv(), Ok(vec![5, 6]));
+        // However short the job.
+        reports.ended(5, output(Duration::from_micros(10)), true);
+        assert!(rx.try_recv().is_err());
         // Once the hold has passed, the next job's end hands them over.
         reports.ended(7, output(ms), true);
         reports.held.lock().unwrap().sent -= REPORT_HOLD;
         reports.ended(8, output(ms), true);
-        assert_eq!(rx.try_recv(), Ok(vec![7, 8]));
+        assert_eq!(rx.try_recv(), Ok(vec![5, 7, 8]));
         // A running call's check hands them over once the hold has passed,
         // and not before.
         reports.ended(9, output(ms), true);

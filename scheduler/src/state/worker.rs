@@ -5,24 +5,27 @@
 //! queues, so a worker that joins, or a tenant that submits later, is
 //! served at once. How many of those slots are open adapts to the tasks'
 //! measured durations: enough queued work to cover [`QUEUE_BUDGET_US`] per
-//! thread ([`HOLD_BUDGET_US`] for tasks whose reports the worker may hold
-//! back), at least one task per thread. Tiny tasks get deep pipelines
+//! thread plus the time the worker may hold their reports back (see
+//! [`budget_us`]), at least one task per thread. Tiny tasks get deep pipelines
 //! (the round trip is hidden), long tasks shallow ones (another tenant's
 //! task waits behind few of them). The workers with a free slot are kept in a set ordered by load,
 //! so "the least busy worker" is the first element and needs no scan.
 
 use super::task::{TaskIdx, TaskSet};
-use wask_proto::limits::{REPORT_HOLD_MIN_US, REPORT_HOLD_US};
+use wask_proto::limits::{REPORT_HOLD_MAX, REPORT_HOLD_US};
 
 /// Microseconds of queued work per thread the scheduler aims to keep on a
 /// worker beyond the running task.
 pub(crate) const QUEUE_BUDGET_US: u64 = 2_000;
 
-/// [`QUEUE_BUDGET_US`] for tasks of [`REPORT_HOLD_MIN_US`] or more, whose
-/// reports a worker may hold back for [`REPORT_HOLD_US`] while it has more
-/// queued: the hold plus a round trip, or the queue would run dry before
-/// the held reports free their slots.
-pub(crate) const HOLD_BUDGET_US: u64 = REPORT_HOLD_US + 3_000;
+/// Microseconds of queued work per thread for tasks of `avg_us`:
+/// [`QUEUE_BUDGET_US`] plus how long the worker may hold their reports
+/// back while it has more queued ([`REPORT_HOLD_MAX`] of them, for at most
+/// [`REPORT_HOLD_US`]). With less, the queue would run dry before the held
+/// reports free their slots.
+fn budget_us(avg_us: u64) -> u64 {
+    QUEUE_BUDGET_US + REPORT_HOLD_US.min(REPORT_HOLD_MAX.saturating_mul(avg_us))
+}
 use std::collections::BTreeSet;
 use wask_proto::WorkerId;
 use wask_proto::hash::{FastMap, new_map};
@@ -173,12 +176,8 @@ impl Workers {
         if w.avg_us == 0 {
             return;
         }
-        let budget = if w.avg_us >= REPORT_HOLD_MIN_US {
-            HOLD_BUDGET_US
-        } else {
-            QUEUE_BUDGET_US
-        };
-        let per_thread = 1 + (budget / w.avg_us.max(1)).min(u64::from(u32::MAX)) as u32;
+        let per_thread =
+            1 + (budget_us(w.avg_us) / w.avg_us.max(1)).min(u64::from(u32::MAX)) as u32;
         let slots = w
             .nthreads
             .saturating_mul(per_thread)
@@ -322,13 +321,18 @@ mod adaptive_tests {
         // Tiny tasks: the full pipeline.
         ws.measured(1, std::iter::repeat_n(5, 50));
         assert_eq!(ws.map[&1].slots, 32);
-        // Tasks too short for their reports to be held: 2 ms of work queued.
-        ws.measured(1, std::iter::repeat_n(150, 200));
-        assert_eq!(ws.map[&1].slots, 2 * 14);
-        // 1 ms tasks, whose reports may wait 5 ms: 8 ms of work queued, one
-        // running and eight queued per thread.
+        // 20 us tasks, whose reports may wait for 64 of them: 3.28 ms of
+        // work queued.
+        ws.measured(1, std::iter::repeat_n(20, 200));
+        assert_eq!(ws.map[&1].slots, 2 * 16);
+        let mut deep = Workers::default();
+        deep.join(2, Worker::new("w".into(), String::new(), 2, 2 * 1000));
+        deep.measured(2, std::iter::repeat_n(20, 200));
+        assert_eq!(deep.map[&2].slots, 2 * 165);
+        // 1 ms tasks, whose reports may wait 5 ms: 7 ms of work queued, one
+        // running and seven queued per thread.
         ws.measured(1, std::iter::repeat_n(1_000, 200));
-        assert_eq!(ws.map[&1].slots, 2 * 9);
+        assert_eq!(ws.map[&1].slots, 2 * 8);
         // Long tasks: one per thread; the worker leaves the free set when full.
         ws.measured(1, std::iter::repeat_n(1_000_000, 200));
         assert_eq!(ws.map[&1].slots, 2);
