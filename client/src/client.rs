@@ -191,9 +191,8 @@ impl Client {
         let Call {
             spec, key, keep, ..
         } = call;
-        let mut spec = Some(spec);
-        let holders = self.conn.registry.hold_or_submit(vec![key], |_| {
-            spec.take().map(|s| ClientRequest::Submit(vec![s]))
+        let holders = self.conn.registry.hold_or_submit(vec![key], |_, send| {
+            send(ClientRequest::Submit(vec![spec]));
         })?;
         // The dependencies' holders stay alive until the spec is queued, so
         // their release cannot reach the scheduler before it.
@@ -201,7 +200,7 @@ impl Client {
         Ok(Future::new(holders.into_iter().next().expect("one holder")))
     }
 
-    /// Submits one call per item, in one message.
+    /// Submits one call per item, in messages of up to 4096 calls.
     pub fn map<P, R, A: Args<P>>(
         &self,
         task: &Task<P, R>,
@@ -218,34 +217,53 @@ impl Client {
         options: &Options,
     ) -> Result<Vec<Future<R>>> {
         let items = items.into_iter();
-        let mut calls = Vec::with_capacity(items.size_hint().0);
+        let n = items.size_hint().0;
+        // A call's parts in separate lists: the specs move straight into
+        // the messages.
+        let (mut specs, mut keys, mut keep, mut nodes) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
         let mut delayed = false;
         for a in items {
             let call = self.call(task, &a, options)?;
             delayed |= !call.nodes.is_empty();
-            calls.push(call);
+            specs.push(call.spec);
+            keys.push(call.key);
+            keep.push(call.keep);
+            nodes.push(call.nodes);
         }
         if delayed {
             let client = task.module.inner.client;
-            let nodes: Vec<Arc<Node>> = calls
-                .into_iter()
-                .map(|c| Arc::new(Node::from_call(c, client)))
+            let nodes: Vec<Arc<Node>> = (specs.into_iter().zip(keys).zip(keep).zip(nodes))
+                .map(|(((spec, key), keep), nodes)| {
+                    let call = Call {
+                        spec,
+                        key,
+                        keep,
+                        nodes,
+                    };
+                    Arc::new(Node::from_call(call, client))
+                })
                 .collect();
             let holders = self.submit_graph(&nodes)?;
             return Ok(holders.into_iter().map(Future::new).collect());
         }
-        let mut specs = Vec::with_capacity(calls.len());
-        let mut keys = Vec::with_capacity(calls.len());
-        let mut keep = Vec::with_capacity(calls.len());
-        for c in calls {
-            specs.push(Some(c.spec));
-            keys.push(c.key);
-            keep.push(c.keep);
-        }
-        let holders = self.conn.registry.hold_or_submit(keys, |fresh| {
-            Some(ClientRequest::Submit(
-                fresh.iter().filter_map(|i| specs[*i].take()).collect(),
-            ))
+        let holders = self.conn.registry.hold_or_submit(keys, |fresh, send| {
+            // `fresh` is in order: pick those specs out in one pass.
+            let mut fresh = fresh.iter().copied().peekable();
+            let new = specs
+                .into_iter()
+                .enumerate()
+                .filter_map(|(i, spec)| fresh.next_if_eq(&i).map(|_| spec));
+            crate::registry::chunked(
+                new,
+                crate::registry::spec_bytes,
+                ClientRequest::Submit,
+                send,
+            );
         })?;
         drop(keep);
         Ok(holders.into_iter().map(Future::new).collect())

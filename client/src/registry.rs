@@ -137,12 +137,12 @@ impl Registry {
     }
 
     /// Returns the holder of each key, creating the missing ones; the specs
-    /// of created keys are sent in one `Submit`, in the same critical
-    /// section. `make` builds the request for the new keys' indices.
+    /// of created keys are sent in the same critical section: `make` gets
+    /// the new keys' indices, in order, and sends the requests for them.
     pub fn hold_or_submit(
         self: &Arc<Self>,
         keys: Vec<TaskKey>,
-        make: impl FnOnce(&[usize]) -> Option<ClientRequest>,
+        make: impl FnOnce(&[usize], &mut dyn FnMut(ClientRequest)),
     ) -> Result<Vec<Arc<Holder>>, Error> {
         let mut g = self.lock();
         if let Some(m) = &g.lost {
@@ -157,10 +157,10 @@ impl Registry {
             }
             holders.push(h);
         }
-        if !fresh.is_empty()
-            && let Some(req) = make(&fresh)
-        {
-            let _ = self.tx.send(req);
+        if !fresh.is_empty() {
+            make(&fresh, &mut |req| {
+                let _ = self.tx.send(req);
+            });
         }
         Ok(holders)
     }
@@ -223,10 +223,10 @@ impl Registry {
                 }
             }
         }
-        if !specs.is_empty() {
-            specs.reverse();
-            let _ = self.tx.send(ClientRequest::Submit(specs));
-        }
+        specs.reverse();
+        chunked(specs, spec_bytes, ClientRequest::Submit, &mut |req| {
+            let _ = self.tx.send(req);
+        });
         if !transient.is_empty() {
             let _ = self.tx.send(ClientRequest::Release(transient));
         }
@@ -313,5 +313,100 @@ impl Registry {
                 }
             });
         }
+    }
+}
+
+/// Most specs in one `Submit` or `Scatter` message.
+pub(crate) const CHUNK_SPECS: usize = 4096;
+
+/// Bytes of arguments after which a `Submit` message is closed.
+pub(crate) const CHUNK_BYTES: usize = 1 << 20;
+
+/// Sends `items` in messages made by `wrap`, each of at most
+/// [`CHUNK_SPECS`] items and, by `size`, not much more than [`CHUNK_BYTES`]:
+/// however many calls a `map` makes, each message stays far below the
+/// frame limit, and the scheduler starts on the first while the others
+/// are still on their way. Nothing is sent for no items.
+pub(crate) fn chunked<T>(
+    items: impl IntoIterator<Item = T>,
+    size: impl Fn(&T) -> usize,
+    wrap: impl Fn(Vec<T>) -> ClientRequest,
+    send: &mut dyn FnMut(ClientRequest),
+) {
+    let mut chunk = Vec::new();
+    let mut bytes = 0;
+    for item in items {
+        bytes += size(&item);
+        chunk.push(item);
+        if chunk.len() == CHUNK_SPECS || bytes >= CHUNK_BYTES {
+            send(wrap(std::mem::take(&mut chunk)));
+            bytes = 0;
+        }
+    }
+    if !chunk.is_empty() {
+        send(wrap(chunk));
+    }
+}
+
+/// About the bytes a spec takes in a message.
+pub(crate) fn spec_bytes(spec: &wask_proto::msg::TaskSpec) -> usize {
+    64 + spec.args.bytes.len() + spec.args.holes.len() * 8 + spec.deps.len() * 16
+}
+
+#[cfg(test)]
+mod chunk_tests {
+    use super::*;
+    use wask_proto::KeyId;
+    use wask_proto::msg::ScatterSpec;
+
+    fn sizes(reqs: &[ClientRequest]) -> Vec<usize> {
+        reqs.iter()
+            .map(|r| match r {
+                ClientRequest::Scatter(list) => list.len(),
+                _ => unreachable!(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn messages_close_at_a_count_or_at_a_size() {
+        let spec = |n: u32| ScatterSpec {
+            key: KeyId([n as u8; 16]),
+            nbytes: u64::from(n),
+        };
+        let mut sent = Vec::new();
+        let n = 2 * CHUNK_SPECS as u32 + 1;
+        chunked((0..n).map(spec), |_| 0, ClientRequest::Scatter, &mut |r| {
+            sent.push(r)
+        });
+        assert_eq!(sizes(&sent), [CHUNK_SPECS, CHUNK_SPECS, 1]);
+        // In order, none lost.
+        let all: Vec<u64> = sent
+            .iter()
+            .flat_map(|r| match r {
+                ClientRequest::Scatter(list) => list.iter().map(|s| s.nbytes).collect::<Vec<_>>(),
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(all, (0..u64::from(n)).collect::<Vec<_>>());
+
+        let mut sent = Vec::new();
+        let big = CHUNK_BYTES / 3 + 1;
+        chunked(
+            (0..7).map(spec),
+            |_| big,
+            ClientRequest::Scatter,
+            &mut |r| sent.push(r),
+        );
+        assert_eq!(sizes(&sent), [3, 3, 1]);
+
+        let mut sent = Vec::new();
+        chunked(
+            std::iter::empty(),
+            |_| 0,
+            ClientRequest::Scatter,
+            &mut |r| sent.push(r),
+        );
+        assert!(sent.is_empty());
     }
 }

@@ -232,19 +232,18 @@ impl Client {
     fn scatter_encoded<T>(&self, keys: Vec<TaskKey>, bytes: Vec<Bytes>) -> Result<Vec<Future<T>>> {
         let uploads = &self.conn.uploads;
         let ids: Vec<KeyId> = keys.iter().map(|k| k.id).collect();
-        let holders = self.conn.registry.hold_or_submit(keys, |fresh| {
-            let mut specs = Vec::with_capacity(fresh.len());
-            for &i in fresh {
+        let holders = self.conn.registry.hold_or_submit(keys, |fresh, send| {
+            let specs = fresh.iter().map(|&i| {
                 let (key, b) = (ids[i], &bytes[i]);
                 // Kept before the announcement leaves, so the answer finds
                 // them.
                 uploads.add(key, b);
-                specs.push(ScatterSpec {
+                ScatterSpec {
                     key,
                     nbytes: b.len() as u64,
-                });
-            }
-            Some(ClientRequest::Scatter(specs))
+                }
+            });
+            crate::registry::chunked(specs, |_| 0, ClientRequest::Scatter, send);
         })?;
         Ok(holders.into_iter().map(Future::new).collect())
     }
