@@ -286,16 +286,14 @@ impl Client {
     }
 
     /// Waits for every future and returns their results, in order. The
-    /// values are asked for in one message.
+    /// values are asked for in messages of up to 4096 keys.
     pub async fn gather<T: DeserializeOwned>(&self, futures: &[Future<T>]) -> Result<Vec<T>> {
         let want: Vec<KeyId> = futures
             .iter()
             .filter(|f| f.mark_wanted())
             .map(|f| f.task_key().id)
             .collect();
-        if !want.is_empty() {
-            self.conn.registry.send(ClientRequest::Want(want));
-        }
+        self.conn.registry.send_chunked(want, ClientRequest::Want);
         let mut out = Vec::with_capacity(futures.len());
         for f in futures {
             f.until_value().await;
@@ -311,7 +309,8 @@ impl Client {
         }
     }
 
-    /// Cancels the futures (see [`Future::cancel`]), in one message.
+    /// Cancels the futures (see [`Future::cancel`]), in messages of up to
+    /// 4096 keys.
     pub fn cancel<T>(&self, futures: &[Future<T>]) {
         let mut keys = Vec::with_capacity(futures.len());
         for f in futures {
@@ -322,7 +321,7 @@ impl Client {
             });
             keys.push(f.task_key().id);
         }
-        self.conn.registry.send(ClientRequest::Cancel(keys));
+        self.conn.registry.send_chunked(keys, ClientRequest::Cancel);
     }
 
     /// Yields the futures as they finish, like dask's `as_completed`.

@@ -128,6 +128,14 @@ impl Registry {
         let _ = self.tx.send(req);
     }
 
+    /// Queues requests for `items`, made by `wrap`, in messages of at most
+    /// [`CHUNK_SPECS`] items (none for no items).
+    pub fn send_chunked<T>(&self, items: Vec<T>, wrap: impl Fn(Vec<T>) -> ClientRequest) {
+        chunked(items, |_| 0, wrap, &mut |req| {
+            let _ = self.tx.send(req);
+        });
+    }
+
     /// The error for new work once the connection is gone.
     pub fn check_connected(&self) -> Result<(), Error> {
         match &self.lock().lost {
@@ -227,9 +235,7 @@ impl Registry {
         chunked(specs, spec_bytes, ClientRequest::Submit, &mut |req| {
             let _ = self.tx.send(req);
         });
-        if !transient.is_empty() {
-            let _ = self.tx.send(ClientRequest::Release(transient));
-        }
+        self.send_chunked(transient, ClientRequest::Release);
         Ok(holders)
     }
 

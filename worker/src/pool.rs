@@ -376,8 +376,19 @@ mod tests {
         assert_eq!(seen, (0..20).collect::<Vec<_>>());
     }
 
-    #[test]
-    fn a_cancelled_job_stops_long_before_its_time_limit() {
+    /// A task that loops until cancelled.
+    const SPIN: &str = r#"(func (export "wask:task:spin") (param i32 i32) (result i64) (loop $l (br $l)) (i64.const 0))"#;
+
+    /// A sandbox of two instances with `body`'s tasks compiled in it, and a
+    /// pool of one thread whose outputs arrive on the receiver.
+    fn one_thread(
+        body: &str,
+        tasks: &[&str],
+    ) -> (
+        Pool,
+        Compiled,
+        crossbeam_channel::Receiver<(u64, RunOutput)>,
+    ) {
         let sandbox = Arc::new(
             Sandbox::new(SandboxConfig {
                 max_instances: 2,
@@ -385,12 +396,7 @@ mod tests {
             })
             .unwrap(),
         );
-        let wasm = crate::sandbox::test_guest::module(
-            "",
-            1,
-            r#"(func (export "wask:task:spin") (param i32 i32) (result i64) (loop $l (br $l)) (i64.const 0))"#,
-            &["spin"],
-        );
+        let wasm = crate::sandbox::test_guest::module("", 1, body, tasks);
         let module = sandbox.compile(&wasm).unwrap();
         let (tx, rx) = crossbeam_channel::unbounded();
         let pool = Pool::new(1, sandbox, move |ended| {
@@ -398,6 +404,12 @@ mod tests {
                 tx.send((id, out)).unwrap();
             }
         });
+        (pool, module, rx)
+    }
+
+    #[test]
+    fn a_cancelled_job_stops_long_before_its_time_limit() {
+        let (pool, module, rx) = one_thread(SPIN, &["spin"]);
         let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let limits = ResolvedLimits {
             time_ms: 600_000,
@@ -479,18 +491,8 @@ mod tests {
 
     #[test]
     fn held_outputs_arrive_while_a_long_job_runs() {
-        let sandbox = Arc::new(
-            Sandbox::new(SandboxConfig {
-                max_instances: 2,
-                ..SandboxConfig::default()
-            })
-            .unwrap(),
-        );
         // `count`: a few ms of a counted loop; `spin`: until cancelled.
-        let wasm = crate::sandbox::test_guest::module(
-            "",
-            1,
-            r#"(func (export "wask:task:count") (param i32 i32) (result i64)
+        let count = r#"(func (export "wask:task:count") (param i32 i32) (result i64)
                 (local $i i32) (local $out i32)
                 (local.set $i (i32.const 3000000))
                 (loop $l
@@ -498,17 +500,8 @@ mod tests {
                     (br_if $l (local.get $i)))
                 (local.set $out (call $alloc (i32.const 1)))
                 (i32.store8 (local.get $out) (i32.const 0))
-                (i64.or (i64.shl (i64.extend_i32_u (local.get $out)) (i64.const 32)) (i64.const 1)))
-              (func (export "wask:task:spin") (param i32 i32) (result i64) (loop $l (br $l)) (i64.const 0))"#,
-            &["count", "spin"],
-        );
-        let module = sandbox.compile(&wasm).unwrap();
-        let (tx, rx) = crossbeam_channel::unbounded();
-        let pool = Pool::new(1, sandbox, move |ended| {
-            for (id, out) in ended {
-                tx.send((id, out)).unwrap();
-            }
-        });
+                (i64.or (i64.shl (i64.extend_i32_u (local.get $out)) (i64.const 32)) (i64.const 1)))"#;
+        let (pool, module, rx) = one_thread(&format!("{count}\n{SPIN}"), &["count", "spin"]);
         let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let job = |id, func, cancel: Arc<std::sync::atomic::AtomicBool>| Job {
             id,

@@ -21,17 +21,39 @@ pub(super) trait Merge: Sized {
 /// command), far below the frame limit.
 const BATCH_BYTES: usize = 1 << 20;
 
+/// Most items (tasks, keys, values) merged into one message: a pass of the
+/// hub can produce millions (a thousand events of thousands of keys each),
+/// and one message must stay far below the frame limit. 4096 finished
+/// tasks with values of at most 1 KiB are about 4.2 MiB.
+pub(super) const BATCH_ITEMS: usize = 4096;
+
+/// Appends `b` to `a` if both fit in one message of [`BATCH_ITEMS`].
+fn extend<T>(a: &mut Vec<T>, b: Vec<T>) -> Option<Vec<T>> {
+    if a.len() + b.len() > BATCH_ITEMS {
+        return Some(b);
+    }
+    a.extend(b);
+    None
+}
+
+/// Appends `item` to `list` if it has room (see [`BATCH_ITEMS`]).
+fn join<T>(list: &mut Vec<T>, item: T) -> Option<T> {
+    if list.len() >= BATCH_ITEMS {
+        return Some(item);
+    }
+    list.push(item);
+    None
+}
+
 impl Merge for ClientEvent {
     fn merge(&mut self, next: Self) -> Option<Self> {
         match (self, next) {
-            (ClientEvent::Done(a), ClientEvent::Done(b)) => {
-                a.extend(b);
-                None
+            (ClientEvent::Done(a), ClientEvent::Done(b)) => extend(a, b).map(ClientEvent::Done),
+            (ClientEvent::SendData(a), ClientEvent::SendData(b)) => {
+                extend(a, b).map(ClientEvent::SendData)
             }
-            (ClientEvent::SendData(a), ClientEvent::SendData(b))
-            | (ClientEvent::DataNotNeeded(a), ClientEvent::DataNotNeeded(b)) => {
-                a.extend(b);
-                None
+            (ClientEvent::DataNotNeeded(a), ClientEvent::DataNotNeeded(b)) => {
+                extend(a, b).map(ClientEvent::DataNotNeeded)
             }
             (_, next) => Some(next),
         }
@@ -42,16 +64,13 @@ impl Merge for WorkerCommand {
     fn merge(&mut self, next: Self) -> Option<Self> {
         match (self, next) {
             (WorkerCommand::Compute(a), WorkerCommand::Compute(b)) => {
-                a.extend(b);
-                None
+                extend(a, b).map(WorkerCommand::Compute)
             }
             (WorkerCommand::Free(a), WorkerCommand::Free(b)) => {
-                a.extend(b);
-                None
+                extend(a, b).map(WorkerCommand::Free)
             }
             (WorkerCommand::Store(a), WorkerCommand::Store(b)) => {
-                a.extend(b);
-                None
+                extend(a, b).map(WorkerCommand::Store)
             }
             (_, next) => Some(next),
         }
@@ -99,16 +118,18 @@ impl<M> Outbox<M> {
 }
 
 /// Most finished keys a client's outbox holds back (see
-/// [`Outbox::holdable`]): about 4 MiB with values of
-/// [`PUSH_VALUE_MAX`](wask_proto::limits::PUSH_VALUE_MAX).
-const HOLD_KEYS: usize = 4096;
+/// [`Outbox::holdable`]): one full message.
+const HOLD_KEYS: usize = BATCH_ITEMS;
 
 impl Outbox<ClientEvent> {
     /// One more finished task: it joins a trailing `Done`, or starts one.
     pub(super) fn done(&mut self, done: Done) {
-        match self.msgs.last_mut() {
-            Some(ClientEvent::Done(list)) => list.push(done),
-            _ => push(self, ClientEvent::Done(vec![done])),
+        let rest = match self.msgs.last_mut() {
+            Some(ClientEvent::Done(list)) => join(list, done),
+            _ => Some(done),
+        };
+        if let Some(done) = rest {
+            push(self, ClientEvent::Done(vec![done]));
         }
     }
 
@@ -122,18 +143,24 @@ impl Outbox<ClientEvent> {
     /// Asks for one more upload: the key joins a trailing `SendData`, or
     /// starts one.
     pub(super) fn send_data(&mut self, key: KeyId) {
-        match self.msgs.last_mut() {
-            Some(ClientEvent::SendData(keys)) => keys.push(key),
-            _ => push(self, ClientEvent::SendData(vec![key])),
+        let rest = match self.msgs.last_mut() {
+            Some(ClientEvent::SendData(keys)) => join(keys, key),
+            _ => Some(key),
+        };
+        if let Some(key) = rest {
+            push(self, ClientEvent::SendData(vec![key]));
         }
     }
 
     /// Answers one more scatter with a drop: the key joins a trailing
     /// `DataNotNeeded`, or starts one.
     pub(super) fn data_not_needed(&mut self, key: KeyId) {
-        match self.msgs.last_mut() {
-            Some(ClientEvent::DataNotNeeded(keys)) => keys.push(key),
-            _ => push(self, ClientEvent::DataNotNeeded(vec![key])),
+        let rest = match self.msgs.last_mut() {
+            Some(ClientEvent::DataNotNeeded(keys)) => join(keys, key),
+            _ => Some(key),
+        };
+        if let Some(key) = rest {
+            push(self, ClientEvent::DataNotNeeded(vec![key]));
         }
     }
 }
@@ -141,9 +168,12 @@ impl Outbox<ClientEvent> {
 impl Outbox<WorkerCommand> {
     /// One more task to run: it joins a trailing `Compute`, or starts one.
     pub(super) fn compute(&mut self, task: ComputeTask) {
-        match self.msgs.last_mut() {
-            Some(WorkerCommand::Compute(list)) => list.push(task),
-            _ => push(self, WorkerCommand::Compute(vec![task])),
+        let rest = match self.msgs.last_mut() {
+            Some(WorkerCommand::Compute(list)) => join(list, task),
+            _ => Some(task),
+        };
+        if let Some(task) = rest {
+            push(self, WorkerCommand::Compute(vec![task]));
         }
     }
 
@@ -152,7 +182,9 @@ impl Outbox<WorkerCommand> {
     pub(super) fn store(&mut self, data: StoreData) {
         let n = data.value.len();
         match self.msgs.last_mut() {
-            Some(WorkerCommand::Store(list)) if self.last_bytes + n <= BATCH_BYTES => {
+            Some(WorkerCommand::Store(list))
+                if self.last_bytes + n <= BATCH_BYTES && list.len() < BATCH_ITEMS =>
+            {
                 list.push(data);
                 self.last_bytes += n;
             }
@@ -250,6 +282,45 @@ mod tests {
             out.done(done(n as u8));
         }
         assert!(!out.holdable(), "a full batch leaves");
+    }
+
+    #[test]
+    fn no_message_grows_past_the_item_limit() {
+        let key = |n: usize| (0, KeyId([n as u8; 16]));
+        let mut out = Outbox::default();
+        let half = BATCH_ITEMS / 2 + 1;
+        for _ in 0..3 {
+            push(&mut out, WorkerCommand::Free((0..half).map(key).collect()));
+        }
+        for n in 0..BATCH_ITEMS + 1 {
+            out.store(StoreData {
+                tenant: 0,
+                key: KeyId([n as u8; 16]),
+                value: Bytes::new(),
+            });
+        }
+        let sizes: Vec<usize> = out
+            .iter()
+            .map(|m| match m {
+                WorkerCommand::Free(list) => list.len(),
+                WorkerCommand::Store(list) => list.len(),
+                _ => 0,
+            })
+            .collect();
+        assert_eq!(sizes, [half, half, half, BATCH_ITEMS, 1]);
+        let mut out = Outbox::default();
+        for n in 0..2 * BATCH_ITEMS + 1 {
+            out.done(done(n as u8));
+        }
+        assert!(
+            matches!(&out[..], [ClientEvent::Done(a), ClientEvent::Done(b), ClientEvent::Done(c)]
+            if a.len() == BATCH_ITEMS && b.len() == BATCH_ITEMS && c.len() == 1)
+        );
+        let mut out = Outbox::default();
+        for _ in 0..BATCH_ITEMS + 1 {
+            out.send_data(KeyId([0; 16]));
+        }
+        assert_eq!(out.len(), 2);
     }
 
     #[test]
