@@ -36,6 +36,23 @@ fn extend<T>(a: &mut Vec<T>, b: Vec<T>) -> Option<Vec<T>> {
     None
 }
 
+/// Appends `item` to the last message if `list` finds one of its kind
+/// there with room (see [`BATCH_ITEMS`]), else a new message made by `wrap`.
+fn append<M: Merge, T>(
+    out: &mut Outbox<M>,
+    item: T,
+    list: impl FnOnce(&mut M) -> Option<&mut Vec<T>>,
+    wrap: impl FnOnce(Vec<T>) -> M,
+) {
+    let rest = match out.msgs.last_mut().and_then(list) {
+        Some(items) => join(items, item),
+        None => Some(item),
+    };
+    if let Some(item) = rest {
+        push(out, wrap(vec![item]));
+    }
+}
+
 /// Appends `item` to `list` if it has room (see [`BATCH_ITEMS`]).
 fn join<T>(list: &mut Vec<T>, item: T) -> Option<T> {
     if list.len() >= BATCH_ITEMS {
@@ -124,13 +141,15 @@ const HOLD_KEYS: usize = BATCH_ITEMS;
 impl Outbox<ClientEvent> {
     /// One more finished task: it joins a trailing `Done`, or starts one.
     pub(super) fn done(&mut self, done: Done) {
-        let rest = match self.msgs.last_mut() {
-            Some(ClientEvent::Done(list)) => join(list, done),
-            _ => Some(done),
-        };
-        if let Some(done) = rest {
-            push(self, ClientEvent::Done(vec![done]));
-        }
+        append(
+            self,
+            done,
+            |m| match m {
+                ClientEvent::Done(list) => Some(list),
+                _ => None,
+            },
+            ClientEvent::Done,
+        );
     }
 
     /// Whether what waits may wait a moment longer for more to join it:
@@ -143,38 +162,44 @@ impl Outbox<ClientEvent> {
     /// Asks for one more upload: the key joins a trailing `SendData`, or
     /// starts one.
     pub(super) fn send_data(&mut self, key: KeyId) {
-        let rest = match self.msgs.last_mut() {
-            Some(ClientEvent::SendData(keys)) => join(keys, key),
-            _ => Some(key),
-        };
-        if let Some(key) = rest {
-            push(self, ClientEvent::SendData(vec![key]));
-        }
+        append(
+            self,
+            key,
+            |m| match m {
+                ClientEvent::SendData(list) => Some(list),
+                _ => None,
+            },
+            ClientEvent::SendData,
+        );
     }
 
     /// Answers one more scatter with a drop: the key joins a trailing
     /// `DataNotNeeded`, or starts one.
     pub(super) fn data_not_needed(&mut self, key: KeyId) {
-        let rest = match self.msgs.last_mut() {
-            Some(ClientEvent::DataNotNeeded(keys)) => join(keys, key),
-            _ => Some(key),
-        };
-        if let Some(key) = rest {
-            push(self, ClientEvent::DataNotNeeded(vec![key]));
-        }
+        append(
+            self,
+            key,
+            |m| match m {
+                ClientEvent::DataNotNeeded(list) => Some(list),
+                _ => None,
+            },
+            ClientEvent::DataNotNeeded,
+        );
     }
 }
 
 impl Outbox<WorkerCommand> {
     /// One more task to run: it joins a trailing `Compute`, or starts one.
     pub(super) fn compute(&mut self, task: ComputeTask) {
-        let rest = match self.msgs.last_mut() {
-            Some(WorkerCommand::Compute(list)) => join(list, task),
-            _ => Some(task),
-        };
-        if let Some(task) = rest {
-            push(self, WorkerCommand::Compute(vec![task]));
-        }
+        append(
+            self,
+            task,
+            |m| match m {
+                WorkerCommand::Compute(list) => Some(list),
+                _ => None,
+            },
+            WorkerCommand::Compute,
+        );
     }
 
     /// One more value to store: it joins a trailing `Store` within the
