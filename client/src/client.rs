@@ -293,7 +293,9 @@ impl Client {
             .filter(|f| f.mark_wanted())
             .map(|f| f.task_key().id)
             .collect();
-        self.conn.registry.send_chunked(want, ClientRequest::Want);
+        self.conn
+            .registry
+            .send_chunked(want, |_| 0, ClientRequest::Want);
         let mut out = Vec::with_capacity(futures.len());
         for f in futures {
             f.until_value().await;
@@ -321,7 +323,9 @@ impl Client {
             });
             keys.push(f.task_key().id);
         }
-        self.conn.registry.send_chunked(keys, ClientRequest::Cancel);
+        self.conn
+            .registry
+            .send_chunked(keys, |_| 0, ClientRequest::Cancel);
     }
 
     /// Yields the futures as they finish, like dask's `as_completed`.

@@ -129,9 +129,15 @@ impl Registry {
     }
 
     /// Queues requests for `items`, made by `wrap`, in messages of at most
-    /// [`CHUNK_SPECS`] items (none for no items).
-    pub fn send_chunked<T>(&self, items: Vec<T>, wrap: impl Fn(Vec<T>) -> ClientRequest) {
-        chunked(items, |_| 0, wrap, &mut |req| {
+    /// [`CHUNK_SPECS`] items and about [`CHUNK_BYTES`] by `size` (none for
+    /// no items).
+    pub fn send_chunked<T>(
+        &self,
+        items: Vec<T>,
+        size: impl Fn(&T) -> usize,
+        wrap: impl Fn(Vec<T>) -> ClientRequest,
+    ) {
+        chunked(items, size, wrap, &mut |req| {
             let _ = self.tx.send(req);
         });
     }
@@ -232,10 +238,8 @@ impl Registry {
             }
         }
         specs.reverse();
-        chunked(specs, spec_bytes, ClientRequest::Submit, &mut |req| {
-            let _ = self.tx.send(req);
-        });
-        self.send_chunked(transient, ClientRequest::Release);
+        self.send_chunked(specs, spec_bytes, ClientRequest::Submit);
+        self.send_chunked(transient, |_| 0, ClientRequest::Release);
         Ok(holders)
     }
 
@@ -333,19 +337,24 @@ pub(crate) const CHUNK_BYTES: usize = 1 << 20;
 /// however many calls a `map` makes, each message stays far below the
 /// frame limit, and the scheduler starts on the first while the others
 /// are still on their way. Nothing is sent for no items.
-pub(crate) fn chunked<T>(
-    items: impl IntoIterator<Item = T>,
+pub(crate) fn chunked<T, I: IntoIterator<Item = T>>(
+    items: I,
     size: impl Fn(&T) -> usize,
     wrap: impl Fn(Vec<T>) -> ClientRequest,
     send: &mut dyn FnMut(ClientRequest),
 ) {
-    let mut chunk = Vec::new();
+    let mut items = items.into_iter();
+    // Sized once per message: at most what is left, as far as known.
+    let capacity =
+        |items: &I::IntoIter| items.size_hint().1.unwrap_or(CHUNK_SPECS).min(CHUNK_SPECS);
+    let mut chunk = Vec::with_capacity(capacity(&items));
     let mut bytes = 0;
-    for item in items {
+    while let Some(item) = items.next() {
         bytes += size(&item);
         chunk.push(item);
         if chunk.len() == CHUNK_SPECS || bytes >= CHUNK_BYTES {
-            send(wrap(std::mem::take(&mut chunk)));
+            let next = Vec::with_capacity(capacity(&items));
+            send(wrap(std::mem::replace(&mut chunk, next)));
             bytes = 0;
         }
     }

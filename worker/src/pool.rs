@@ -228,26 +228,25 @@ impl Reports {
 
     /// Hands over whatever is held.
     fn send_held(&self) {
+        self.send_held_if(|_| true);
+    }
+
+    /// From a running call's check hook: hands over what has been held
+    /// for [`REPORT_HOLD`].
+    fn check(&self) {
+        self.send_held_if(|held| held.sent.elapsed() >= REPORT_HOLD);
+    }
+
+    /// Hands over what is held, if anything is and `due` says so.
+    fn send_held_if(&self, due: impl FnOnce(&Held) -> bool) {
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        if held.outputs.is_empty() {
+        if held.outputs.is_empty() || !due(&held) {
             return;
         }
         held.sent = Instant::now();
         let outputs = std::mem::take(&mut held.outputs);
         drop(held);
         self.hand_over(Ended::Many(outputs));
-    }
-
-    /// From a running call's check hook: hands over what has been held
-    /// for [`REPORT_HOLD`].
-    fn check(&self) {
-        let due = {
-            let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-            !held.outputs.is_empty() && held.sent.elapsed() >= REPORT_HOLD
-        };
-        if due {
-            self.send_held();
-        }
     }
 
     fn hand_over(&self, ended: Ended) {

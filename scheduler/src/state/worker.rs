@@ -12,6 +12,9 @@
 //! so "the least busy worker" is the first element and needs no scan.
 
 use super::task::{TaskIdx, TaskSet};
+use std::collections::BTreeSet;
+use wask_proto::WorkerId;
+use wask_proto::hash::{FastMap, new_map};
 use wask_proto::limits::{REPORT_HOLD_MAX, REPORT_HOLD_US};
 
 /// Microseconds of queued work per thread the scheduler aims to keep on a
@@ -26,9 +29,6 @@ pub(crate) const QUEUE_BUDGET_US: u64 = 2_000;
 fn budget_us(avg_us: u64) -> u64 {
     QUEUE_BUDGET_US + REPORT_HOLD_US.min(REPORT_HOLD_MAX.saturating_mul(avg_us))
 }
-use std::collections::BTreeSet;
-use wask_proto::WorkerId;
-use wask_proto::hash::{FastMap, new_map};
 
 /// One worker.
 #[derive(Debug)]
