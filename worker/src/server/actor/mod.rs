@@ -295,7 +295,10 @@ impl Actor {
     /// the actor waits for it by yielding to the runtime's other tasks
     /// rather than letting the runtime's thread sleep: the wasm thread's
     /// answer then needs no wake-up (tens of µs on a virtual machine whose
-    /// idle CPUs halt, more than a small task takes).
+    /// idle CPUs halt, more than a small task takes). Not while more jobs
+    /// are queued than the threads are about to take: the wasm threads
+    /// hold their outputs back then (see [`crate::pool::REPORT_HOLD`]),
+    /// and the wait would only spin.
     async fn next_event(
         &mut self,
         rx: &mut mpsc::UnboundedReceiver<WorkerEvent>,
@@ -303,7 +306,10 @@ impl Actor {
         if let Ok(ev) = rx.try_recv() {
             return Some(ev);
         }
-        if !self.jobs.is_empty() && self.job_us < LINGER.as_micros() as u64 {
+        if !self.jobs.is_empty()
+            && self.job_us < LINGER.as_micros() as u64
+            && self.pool.queued() <= self.pool.nthreads()
+        {
             let start = std::time::Instant::now();
             while start.elapsed() < LINGER {
                 tokio::task::yield_now().await;
